@@ -76,7 +76,7 @@ export async function pushBlob(reg: RegistryTarget, repo: string, bytes: Uint8Ar
   const put = await fetch(location, {
     method: "PUT",
     headers: headers(reg, repo, { "content-type": "application/octet-stream" }),
-    body: bytes,
+    body: Buffer.from(bytes),
   });
   await expectStatus(put, [201], `finish upload of ${digest} to ${repo}`);
   await put.arrayBuffer();
