@@ -1,0 +1,24 @@
+import type { Command } from "commander";
+import { loadConfig } from "../../config/load.js";
+import { createLogger } from "../../log/logger.js";
+import { startService } from "../../service/service.js";
+import { addConfigOptions, configFlags } from "../config_options.js";
+
+export function registerStart(program: Command): void {
+  const cmd = program
+    .command("start")
+    .description("run ebb: migrations, then the scheduler, worker and http roles (embedded PostgreSQL when DATABASE_URL is unset)");
+  addConfigOptions(cmd, [
+    "databaseUrl", "dataDir", "embeddedPort", "poolSize", "roles", "migrate",
+    "httpHost", "httpPort", "workerConcurrency", "shutdownTimeoutMs", "logLevel",
+  ]);
+  cmd.action(async (opts: Record<string, unknown>) => {
+    const config = loadConfig(process.env, configFlags(opts));
+    const logger = createLogger(config.logLevel);
+    const service = await startService(config, logger);
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      process.once(signal, () => void service.stop(signal));
+    }
+    process.exitCode = await service.done;
+  });
+}

@@ -1,0 +1,75 @@
+import { z } from "zod";
+
+/** The roles one ebb process can run. `ebb start --roles` picks a subset. */
+export const ROLES = ["scheduler", "worker", "http"] as const;
+export type Role = (typeof ROLES)[number];
+
+const intFrom = (min: number, max: number) =>
+  z.coerce
+    .number({ error: "must be a number" })
+    .int({ error: "must be a whole number" })
+    .min(min, { error: `must be >= ${min}` })
+    .max(max, { error: `must be <= ${max}` });
+
+const bool = z
+  .union([z.boolean(), z.enum(["true", "false", "1", "0", "yes", "no"])])
+  .transform((v) => v === true || v === "true" || v === "1" || v === "yes");
+
+const roles = z
+  .union([z.array(z.string()), z.string()])
+  .transform((v) => (Array.isArray(v) ? v : v.split(",")).map((r) => r.trim()).filter(Boolean))
+  .pipe(
+    z
+      .array(z.enum(ROLES, { error: `must be one of ${ROLES.join(", ")}` }))
+      .min(1, { error: "needs at least one role" }),
+  );
+
+/**
+ * Every setting of ebb. Each key has exactly one env var and one flag (see SETTINGS).
+ * The README's configuration table is checked against this list by a test.
+ */
+export const configSchema = z
+  .object({
+    databaseUrl: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, { error: "must be a postgres:// URL" })
+      .optional(),
+    dataDir: z.string().min(1).default(".ebb"),
+    embeddedPort: intFrom(1, 65535).default(54329),
+    poolSize: intFrom(2, 500).default(10),
+    roles: roles.default([...ROLES]),
+    migrate: bool.default(true),
+    httpHost: z.string().min(1).default("127.0.0.1"),
+    httpPort: intFrom(0, 65535).default(8080),
+    workerConcurrency: intFrom(1, 200).default(4),
+    shutdownTimeoutMs: intFrom(0, 3_600_000).default(30_000),
+    logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  })
+  .superRefine((c, ctx) => {
+    // graphile-worker holds one pool client for LISTEN; jobs need the rest.
+    if (c.roles.includes("worker") && c.workerConcurrency > c.poolSize - 1) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["workerConcurrency"],
+        message: `must be at most poolSize - 1 (${c.poolSize - 1}): one pool connection is kept for LISTEN`,
+      });
+    }
+  });
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+/** Where each setting comes from: env var and CLI flag, with a one-line description. */
+export const SETTINGS: Record<keyof ConfigInput, { env: string; flag: string; doc: string }> = {
+  databaseUrl: { env: "DATABASE_URL", flag: "--database-url <url>", doc: "PostgreSQL URL; unset = embedded PostgreSQL in dataDir" },
+  dataDir: { env: "EBB_DATA_DIR", flag: "--data-dir <dir>", doc: "embedded PostgreSQL data directory (default .ebb)" },
+  embeddedPort: { env: "EBB_EMBEDDED_PORT", flag: "--embedded-port <port>", doc: "port of the embedded PostgreSQL (default 54329)" },
+  poolSize: { env: "EBB_POOL_SIZE", flag: "--pool-size <n>", doc: "connections in the one pg.Pool of this process, LISTEN included (default 10)" },
+  roles: { env: "EBB_ROLES", flag: "--roles <list>", doc: "comma list of scheduler,worker,http (default all)" },
+  migrate: { env: "EBB_MIGRATE", flag: "--no-migrate", doc: "run migrations at start (default true)" },
+  httpHost: { env: "EBB_HTTP_HOST", flag: "--http-host <host>", doc: "HTTP bind address (default 127.0.0.1, loopback only)" },
+  httpPort: { env: "EBB_HTTP_PORT", flag: "--http-port <port>", doc: "HTTP port, 0 = any free port (default 8080)" },
+  workerConcurrency: { env: "EBB_WORKER_CONCURRENCY", flag: "--worker-concurrency <n>", doc: "jobs run at once by this process (default 4, at most poolSize - 1)" },
+  shutdownTimeoutMs: { env: "EBB_SHUTDOWN_TIMEOUT_MS", flag: "--shutdown-timeout-ms <ms>", doc: "how long running jobs may finish after SIGTERM (default 30000)" },
+  logLevel: { env: "EBB_LOG_LEVEL", flag: "--log-level <level>", doc: "pino level (default info)" },
+};
