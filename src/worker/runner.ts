@@ -28,9 +28,16 @@ export async function startWorker(ctx: AppContext, onFatal: (err: unknown) => vo
   });
   runner.events.on("pool:fatalError", ({ error }) => onFatal(error));
   runner.events.on("worker:fatalError", ({ error }) => onFatal(error));
+  let stopping = false;
+  // The runner only ends by itself when its pool gave up: that is fatal for the process.
+  runner.promise.then(
+    () => !stopping && onFatal(new Error("graphile-worker runner stopped by itself (database pool died)")),
+    (err: unknown) => !stopping && onFatal(err),
+  );
   return {
     runner,
     async stop(timeoutMs) {
+      stopping = true;
       let timer: NodeJS.Timeout | undefined;
       const graceful = runner.stop("ebb shutting down").then(() => "stopped" as const);
       const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
