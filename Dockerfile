@@ -1,0 +1,13 @@
+# ebb runs its TypeScript through tsx: no build step, the image holds the sources.
+FROM node:20-bookworm-slim
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+COPY bin ./bin
+COPY src ./src
+COPY migrations ./migrations
+COPY tsconfig.json ./
+USER node
+ENV EBB_HTTP_HOST=0.0.0.0
+ENTRYPOINT ["node", "/app/bin/ebb.mjs"]
+CMD ["start"]
