@@ -4,7 +4,9 @@ import { resolveDatabase } from "../db/database.js";
 import { createKysely } from "../db/kysely.js";
 import { migrate, WORKER_SCHEMA } from "../db/migrate.js";
 import { createPool } from "../db/pool.js";
+import { registerMetricsRoute } from "../http/metrics_route.js";
 import { startHttp, type HttpRole } from "../http/server.js";
+import { registerPoolMetrics } from "../metrics/pool_metrics.js";
 import type { Logger } from "../log/logger.js";
 import { startWorker, type WorkerRole } from "../worker/runner.js";
 import type { AppContext } from "./context.js";
@@ -70,7 +72,10 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
 
   try {
     if (config.roles.includes("worker")) worker = await startWorker(ctx, onFatal);
-    if (config.roles.includes("http")) http = await startHttp(ctx);
+    if (config.roles.includes("http")) {
+      registerPoolMetrics(ctx);
+      http = await startHttp(ctx, [registerMetricsRoute]);
+    }
   } catch (err) {
     await stop("start failed", 1);
     throw err;
