@@ -1,0 +1,94 @@
+// What the evaluator decides about: one artifact (manifest digest) of one repository.
+//
+// Times are milliseconds since the epoch, null when unknown / never happened.
+// A candidate's pushed time is the max of the artifact's and every tag's push time; its pulled
+// time likewise (Harbor). A null pull means "never pulled": it sorts after every pulled artifact
+// and never qualifies for nDaysSinceLastPull.
+//
+// Graph: `children` lists the digests an image index references (platform manifests);
+// `subject` is the digest a referrer (signature, SBOM, attestation) points at. An artifact
+// whose subject is in the same repository is a referrer and no candidate of its own; an untagged
+// artifact referenced by an index of the repository is no candidate of its own either.
+import { z } from "zod";
+import { PolicyValidationError, issuesFromZod } from "./policy_error.js";
+
+export interface CandidateTag {
+  name: string;
+  pushed_at: number | null;
+  pulled_at: number | null;
+}
+
+export interface Candidate {
+  digest: string;
+  tags: readonly CandidateTag[];
+  pushed_at: number | null;
+  pulled_at: number | null;
+  media_type?: string | null;
+  children?: readonly string[] | null;
+  subject?: string | null;
+}
+
+/** A candidate that carries its repository ("ns/name"), as in the evaluate CLI's input file. */
+export interface RepositoryCandidate extends Candidate {
+  repository: string;
+}
+
+// ---- JSON input (the evaluate CLI's candidates file) ----
+
+const isoTime = z
+  .union([z.iso.datetime({ offset: true, error: "must be an ISO 8601 time with zone, or null" }), z.null()], {
+    error: "must be an ISO 8601 time with zone, or null",
+  })
+  .optional();
+
+const tagInput = z.union(
+  [
+    z.string().min(1, "must not be empty"),
+    z.strictObject({ name: z.string().min(1, "must not be empty"), pushed_at: isoTime, pulled_at: isoTime }),
+  ],
+  { error: "must be a tag name or {name, pushed_at, pulled_at}" },
+);
+
+const digest = z.string().regex(/^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/, "must be a digest like sha256:<hex>");
+
+export const CandidateInputSchema = z.strictObject({
+  repository: z.string().min(1, "must not be empty"),
+  digest,
+  tags: z.array(tagInput).default([]),
+  pushed_at: isoTime,
+  pulled_at: isoTime,
+  media_type: z.string().nullable().optional(),
+  children: z.array(digest).nullable().optional(),
+  subject: digest.nullable().optional(),
+});
+
+export const CandidatesFileSchema = z.array(CandidateInputSchema, { error: "must be a JSON array of candidates" });
+
+export type CandidateInput = z.input<typeof CandidateInputSchema>;
+
+function toMillis(value: string | null | undefined): number | null {
+  return value == null ? null : Date.parse(value);
+}
+
+/** Parses the candidates JSON array. Throws PolicyValidationError naming the field, e.g. "[3].pushed_at: ...". */
+export function parseCandidates(input: unknown): RepositoryCandidate[] {
+  const result = CandidatesFileSchema.safeParse(input);
+  if (!result.success) throw new PolicyValidationError(issuesFromZod(result.error.issues), "invalid candidates");
+  return result.data.map((c) => {
+    const candidate: RepositoryCandidate = {
+      repository: c.repository,
+      digest: c.digest,
+      tags: c.tags.map((t) =>
+        typeof t === "string"
+          ? { name: t, pushed_at: null, pulled_at: null }
+          : { name: t.name, pushed_at: toMillis(t.pushed_at), pulled_at: toMillis(t.pulled_at) },
+      ),
+      pushed_at: toMillis(c.pushed_at),
+      pulled_at: toMillis(c.pulled_at),
+    };
+    if (c.media_type != null) candidate.media_type = c.media_type;
+    if (c.children != null) candidate.children = c.children;
+    if (c.subject != null) candidate.subject = c.subject;
+    return candidate;
+  });
+}
