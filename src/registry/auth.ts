@@ -89,9 +89,13 @@ export class Authenticator {
       }
       this.#mode = "bearer";
       this.#bearer = { realm, service: bearer.params.service };
+      const cached = this.#tokens.get(scope);
+      if (cached && cached.expiresAt > this.#now() && sent !== `Bearer ${cached.token}`) {
+        return true; // a concurrent request fetched a token meanwhile: use it
+      }
       if (sent?.startsWith("Bearer ")) {
-        // the token we sent was refused: drop it; one fresh token is worth a try only if it
-        // was not itself just fetched for this request (the transport bounds the rounds)
+        // the token we sent was refused: drop it and fetch a fresh one (the transport
+        // bounds these rounds, so a token that never works ends in a RegistryAuthError)
         this.#tokens.delete(scope);
       }
       const requested = bearer.params.scope ?? scope;
