@@ -18,6 +18,7 @@ export type Fault =
   | { kind: "status"; status: number; headers?: Record<string, string>; body?: string }
   | { kind: "reset" }
   | { kind: "hang" }
+  | { kind: "delay"; ms: number }
   | { kind: "rewrite"; transform: (res: UpstreamResponse) => UpstreamResponse };
 
 export interface SeenRequest {
@@ -30,6 +31,8 @@ export interface SeenRequest {
 export interface FaultProxy {
   url: string;
   requests: SeenRequest[];
+  /** Requests received and not yet answered. */
+  inFlight(): number;
   /** Apply `fault` to the next `times` requests (default: all) for which `match` is true. */
   inject(match: (method: string, path: string) => boolean, fault: Fault, times?: number): void;
   clear(): void;
@@ -41,6 +44,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   const rules: Array<{ match: (m: string, p: string) => boolean; fault: Fault; left: number }> = [];
   const requests: SeenRequest[] = [];
   const sockets = new Set<Socket>();
+  let inFlight = 0;
 
   const forward = (req: IncomingMessage, body: Buffer): Promise<UpstreamResponse> =>
     new Promise((resolve, reject) => {
@@ -58,6 +62,8 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     });
 
   const server: Server = createServer(async (req, res) => {
+    inFlight++;
+    res.on("close", () => inFlight--);
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const method = req.method ?? "GET";
@@ -76,6 +82,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       res.end(fault.body ?? JSON.stringify({ errors: [{ code: "UNKNOWN", message: "injected fault" }] }));
       return;
     }
+    if (fault?.kind === "delay") await new Promise((r) => setTimeout(r, fault.ms));
     let upstreamRes: UpstreamResponse;
     try {
       upstreamRes = await forward(req, Buffer.concat(chunks));
@@ -99,6 +106,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    inFlight: () => inFlight,
     inject(match, fault, times = Number.POSITIVE_INFINITY) {
       rules.push({ match, fault, left: times });
     },

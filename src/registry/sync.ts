@@ -1,0 +1,107 @@
+/**
+ * Sync: full reconcile of the catalog with a registry (or one repository of it).
+ *
+ * Per repository: read what the catalog knows (one short query), read the registry over
+ * HTTP with no database connection held (./sync_snapshot.ts), then write everything in one
+ * short transaction (./sync_catalog_sql.ts). A repository whose read or write fails is
+ * marked STALE with the reason and otherwise left as it was; if the catalog listing itself
+ * fails, every repository of the registry is marked STALE and nothing else changes.
+ * A repository missing from the listing is only removed when the registry confirms it
+ * (tags/list answers NAME_UNKNOWN): an incomplete listing never deletes anything.
+ */
+import pLimit from "p-limit";
+import type pg from "pg";
+import type { RegistryClient } from "./client.js";
+import {
+  knownRepositoryNames, markRepositoriesStale, readKnownRepository, writeRepositorySnapshot, type WriteCounts,
+} from "./sync_catalog_sql.js";
+import { readRepositorySnapshot } from "./sync_snapshot.js";
+
+export interface SyncLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export interface SyncDeps {
+  pool: pg.Pool;
+  client: RegistryClient;
+  /** ebb.registries.id */
+  registryId: number;
+  /** repositories read at once (default 4); HTTP requests are bounded by the client too */
+  repositoryConcurrency?: number;
+  logger?: SyncLogger;
+}
+
+export interface RepositorySyncResult {
+  repository: string;
+  /** synced: catalog matches the registry; gone: the registry does not have it; stale: failed */
+  status: "synced" | "gone" | "stale";
+  reason?: string;
+  counts?: WriteCounts;
+}
+
+export interface RegistrySyncResult {
+  registryId: number;
+  /** set when the catalog listing failed (every repository then is stale) */
+  catalogError?: string;
+  repositories: RepositorySyncResult[];
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export async function syncRepository(deps: SyncDeps, repository: string): Promise<RepositorySyncResult> {
+  const { pool, client, registryId, logger } = deps;
+  const known = await readKnownRepository(pool, registryId, repository);
+  let snapshot;
+  try {
+    snapshot = await readRepositorySnapshot(client, repository, known);
+  } catch (err) {
+    const reason = `sync could not read the repository: ${message(err)}`;
+    await markRepositoriesStale(pool, registryId, [repository], reason);
+    logger?.warn({ registryId, repository, reason }, "repository marked stale");
+    return { repository, status: "stale", reason };
+  }
+  try {
+    const counts = await writeRepositorySnapshot(pool, registryId, snapshot);
+    logger?.info({ registryId, repository, exists: snapshot.exists, ...counts }, "repository synced");
+    return { repository, status: snapshot.exists ? "synced" : "gone", counts };
+  } catch (err) {
+    const reason = `sync could not write the catalog: ${message(err)}`;
+    await markRepositoriesStale(pool, registryId, [repository], reason);
+    logger?.warn({ registryId, repository, reason }, "repository marked stale");
+    return { repository, status: "stale", reason };
+  }
+}
+
+export async function syncRegistry(deps: SyncDeps): Promise<RegistrySyncResult> {
+  const { pool, client, registryId, logger } = deps;
+  let listed: string[];
+  try {
+    listed = await client.listRepositories();
+  } catch (err) {
+    const catalogError = `sync could not list the registry's repositories: ${message(err)}`;
+    const marked = await markRepositoriesStale(pool, registryId, undefined, catalogError);
+    logger?.warn({ registryId, marked, reason: catalogError }, "every repository marked stale");
+    const names = await knownRepositoryNames(pool, registryId);
+    return {
+      registryId, catalogError,
+      repositories: names.map((repository) => ({ repository, status: "stale", reason: catalogError })),
+    };
+  }
+  const known = await knownRepositoryNames(pool, registryId);
+  const names = [...new Set([...listed, ...known])].sort();
+  const limit = pLimit(deps.repositoryConcurrency ?? 4);
+  const repositories = await Promise.all(names.map((name) => limit(async (): Promise<RepositorySyncResult> => {
+    try {
+      return await syncRepository(deps, name);
+    } catch (err) {
+      // even marking it stale failed (database down, or a name the catalog cannot hold)
+      const reason = `sync failed: ${message(err)}`;
+      logger?.warn({ registryId, repository: name, reason }, "repository sync failed");
+      return { repository: name, status: "stale", reason };
+    }
+  })));
+  return { registryId, repositories };
+}

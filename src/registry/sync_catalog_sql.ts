@@ -1,0 +1,152 @@
+/**
+ * The catalog statements of sync (tables in migrations/0002_catalog.sql). Each function
+ * takes the pool and holds a connection only for its own short statements/transaction:
+ * never across HTTP.
+ */
+import type pg from "pg";
+import type { KnownRepository, RepositorySnapshot } from "./sync_snapshot.js";
+
+const MAX_REASON = 2000;
+
+export interface RegistryRow {
+  id: number;
+  name: string;
+  base_url: string;
+}
+
+export async function findRegistry(pool: pg.Pool, name: string): Promise<RegistryRow | undefined> {
+  // registries_name_key (unique)
+  const r = await pool.query<RegistryRow>("select id, name, base_url from ebb.registries where name = $1", [name]);
+  return r.rows[0];
+}
+
+/** Names of the repositories of a registry the catalog holds (not deleted). */
+export async function knownRepositoryNames(pool: pg.Pool, registryId: number): Promise<string[]> {
+  // repositories_registry_id_name_key
+  const r = await pool.query<{ name: string }>(
+    "select name from ebb.repositories where registry_id = $1 and deleted_at is null order by name", [registryId],
+  );
+  return r.rows.map((row) => row.name);
+}
+
+/** What the catalog knows of one repository (empty when it has no row). */
+export async function readKnownRepository(pool: pg.Pool, registryId: number, name: string): Promise<KnownRepository> {
+  // artifacts pkey (repository_id, digest) and tags pkey (repository_id, name)
+  const r = await pool.query<{ digests: string[] | null; tags: string[] | null }>(
+    `select (select array_agg(a.digest) from ebb.artifacts a where a.repository_id = rp.id) as digests,
+            (select array_agg(t.name) from ebb.tags t where t.repository_id = rp.id) as tags
+       from ebb.repositories rp
+      where rp.registry_id = $1 and rp.name = $2`,
+    [registryId, name],
+  );
+  const row = r.rows[0];
+  return { digests: new Set(row?.digests ?? []), tags: new Set(row?.tags ?? []) };
+}
+
+export interface WriteCounts {
+  artifactsAdded: number;
+  artifactsRemoved: number;
+  tagsUpserted: number;
+  tagsRemoved: number;
+}
+
+/**
+ * Apply a snapshot in ONE transaction: upsert the repository (clearing STALE), insert new
+ * artifacts and their references, remove the digests the registry confirmed gone, upsert
+ * the tags it lists and remove the known tags it no longer lists. Rows that appeared while
+ * the sync was reading (pushed meanwhile, e.g. through notifications) are left alone.
+ */
+export async function writeRepositorySnapshot(pool: pg.Pool, registryId: number, s: RepositorySnapshot): Promise<WriteCounts> {
+  const client = await pool.connect();
+  try {
+    await client.query("begin");
+    const repo = await client.query<{ id: number }>(
+      `insert into ebb.repositories (registry_id, name, last_synced_at, deleted_at)
+       values ($1, $2, now(), case when $3::boolean then null else now() end)
+       on conflict (registry_id, name) do update
+         set stale = false, stale_reason = null, stale_since = null, last_synced_at = now(),
+             deleted_at = case when $3::boolean then null else coalesce(ebb.repositories.deleted_at, now()) end
+       returning id`,
+      [registryId, s.repository, s.exists],
+    );
+    const repositoryId = repo.rows[0]!.id;
+
+    const added = [...s.newArtifacts.values()];
+    const inserted = await client.query(
+      `insert into ebb.artifacts (repository_id, digest, media_type, artifact_type, size, created_at, pushed_at_source)
+       select $1, d, m, at, sz, c, 'sync'
+         from unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[]) as u(d, m, at, sz, c)
+       on conflict (repository_id, digest) do update
+         set created_at = coalesce(ebb.artifacts.created_at, excluded.created_at)`,
+      [repositoryId, added.map((a) => a.digest), added.map((a) => a.mediaType), added.map((a) => a.artifactType),
+        added.map((a) => a.size), added.map((a) => a.createdAt)],
+    );
+    const refs = added.flatMap((a) => a.references.map((r) => ({ digest: a.digest, ...r })));
+    await client.query(
+      `insert into ebb.artifact_references (repository_id, digest, kind, ref_digest, platform)
+       select $1, d, k, r, p from unnest($2::text[], $3::text[], $4::text[], $5::text[]) as u(d, k, r, p)
+       on conflict do nothing`,
+      [repositoryId, refs.map((r) => r.digest), refs.map((r) => r.kind), refs.map((r) => r.refDigest), refs.map((r) => r.platform)],
+    );
+    // artifacts pkey; tags and references go with them (on delete cascade)
+    const removed = await client.query(
+      "delete from ebb.artifacts where repository_id = $1 and digest = any($2::text[])", [repositoryId, s.vanished],
+    );
+    const tagNames = [...s.tags.keys()];
+    const tags = await client.query(
+      `insert into ebb.tags (repository_id, name, digest)
+       select $1, n, d from unnest($2::text[], $3::text[]) as u(n, d)
+       on conflict (repository_id, name) do update
+         set digest = excluded.digest,
+             pushed_at = case when ebb.tags.digest = excluded.digest then ebb.tags.pushed_at end,
+             pulled_at = case when ebb.tags.digest = excluded.digest then ebb.tags.pulled_at end
+         where ebb.tags.digest <> excluded.digest`,
+      [repositoryId, tagNames, tagNames.map((n) => s.tags.get(n)!)],
+    );
+    // tags pkey (repository_id, name)
+    const tagsRemoved = await client.query(
+      "delete from ebb.tags where repository_id = $1 and name = any($2::text[])", [repositoryId, s.vanishedTags],
+    );
+    await client.query("update ebb.registries set last_synced_at = now() where id = $1", [registryId]);
+    await client.query("commit");
+    return {
+      artifactsAdded: inserted.rowCount ?? 0,
+      artifactsRemoved: removed.rowCount ?? 0,
+      tagsUpserted: tags.rowCount ?? 0,
+      tagsRemoved: tagsRemoved.rowCount ?? 0,
+    };
+  } catch (err) {
+    await client.query("rollback").catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/**
+ * Mark repositories STALE with a reason (created as rows when unknown, so a repository the
+ * catalog never saw is not mistaken for an empty one). Nothing else changes.
+ * @param names the repositories; undefined = every non-deleted repository of the registry.
+ */
+export async function markRepositoriesStale(pool: pg.Pool, registryId: number, names: string[] | undefined, reason: string): Promise<number> {
+  const text = reason.length > MAX_REASON ? `${reason.slice(0, MAX_REASON - 1)}…` : reason;
+  if (names === undefined) {
+    // repositories_registry_id_name_key (prefix registry_id)
+    const r = await pool.query(
+      `update ebb.repositories
+          set stale = true, stale_reason = $2, stale_since = coalesce(stale_since, now())
+        where registry_id = $1 and deleted_at is null`,
+      [registryId, text],
+    );
+    return r.rowCount ?? 0;
+  }
+  const r = await pool.query(
+    `insert into ebb.repositories (registry_id, name, stale, stale_reason, stale_since)
+     select $1, n, true, $3, now() from unnest($2::text[]) as u(n)
+     on conflict (registry_id, name) do update
+       set stale = true, stale_reason = excluded.stale_reason,
+           stale_since = coalesce(ebb.repositories.stale_since, now())`,
+    [registryId, names, text],
+  );
+  return r.rowCount ?? 0;
+}
