@@ -101,6 +101,10 @@ export function importHarborPolicy(json: unknown, options: HarborImportOptions =
   const problems: FieldProblem[] = [];
 
   const rules = (h.rules ?? []).map((r, i) => {
+    // Harbor's API requires tag selectors, and its processor skips a rule without any
+    if (!r.tag_selectors || r.tag_selectors.length === 0) {
+      problems.push({ path: `rules[${i}].tag_selectors`, message: "is required (Harbor needs at least one tag selector)" });
+    }
     const tagSelectors = (r.tag_selectors ?? []).map((s, j) => {
       const path = `rules[${i}].tag_selectors[${j}]`;
       if (s.decoration !== "matches" && s.decoration !== "excludes") {

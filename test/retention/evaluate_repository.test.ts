@@ -240,3 +240,17 @@ test("an empty repository evaluates to nothing, and k=0 in a touched repository 
   const all = decide({ rules: [keepNewest(0)] }, [artifact("sha256:a", { tags: ["x"] })]);
   assert.deepEqual(deleted(all.evaluation.decisions), ["sha256:a"]);
 });
+
+test("a rule that fails while evaluating a repository leaves the whole repository untouched", async () => {
+  const { compilePolicy } = await import("../../src/retention/compiled_policy.js");
+  const { evaluateRepository } = await import("../../src/retention/evaluate_repository.js");
+  const { parsePolicy } = await import("../../src/retention/policy_schema.js");
+  const compiled = compilePolicy(parsePolicy({ name: "p", rules: [keepNewest(1), { template: "always", tag_selectors: [{ decoration: "matches", pattern: "x*" }] }] }));
+  // simulate a matcher failing at run time (e.g. an engine error) in the second rule
+  const failing = { ...compiled, rules: compiled.rules.map((r, i) => (i === 1 ? { ...r, tagSelectors: [{ excludes: false, untagged: false, matcher: { kind: "glob" as const, pattern: "x*", test: () => { throw new Error("engine failure"); } } }] } : r)) };
+  const evaluation = evaluateRepository(failing, "proj/app", [artifact("sha256:a", { tags: ["a"] }), artifact("sha256:b", { tags: ["b"], pushed: NOW - 9 * DAY })], NOW);
+  assert.equal(evaluation.outcome, "error");
+  assert.match(evaluation.reason!, /engine failure/);
+  assert.equal(evaluation.counts.deleted, 0);
+  assert.ok(evaluation.decisions.every((d) => d.action === "error"));
+});

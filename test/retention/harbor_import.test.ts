@@ -56,6 +56,7 @@ test("refusals name the Harbor field", async () => {
     [(h) => (h.rules[0].action = "immutable"), /rules\[0\]\.action: must be "retain"/],
     [(h) => (h.rules[1] = { ...h.rules[0], id: 2 }), /rules\[1\]: duplicates rules\[0\]/],
     [(h) => (h.rules[0].colour = "red"), /rules\[0\]: unknown field "colour"/],
+    [(h) => (h.rules[1].tag_selectors = []), /rules\[1\]\.tag_selectors: is required/],
   ];
   for (const [mutate, message] of cases) {
     const h = await harborJson();
