@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { ConfigError } from "../config/load.js";
 import { MigrationError } from "../db/migrate.js";
+import { registerEvaluate } from "./commands/evaluate.js";
 import { registerMigrate } from "./commands/migrate.js";
 import { registerStart } from "./commands/start.js";
 import { EXIT, UsageError } from "./exit_codes.js";
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerMigrate(program);
   registerStart(program);
+  registerEvaluate(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }
