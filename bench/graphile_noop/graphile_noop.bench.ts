@@ -1,0 +1,50 @@
+// "graphile-noop": the raw queue baseline the midnight storm is compared with. Same pool size
+// and concurrency as ebb's defaults (pool 10, concurrency 4), plus graphile-worker's batched
+// fast path (localQueue + batched completion) to show the ceiling.
+import type { Benchmark } from "../support/benchmark.js";
+import { fmtCount, fmtRate, fmtSeconds } from "../support/report.js";
+import { runGraphileNoop, type NoopResult } from "./graphile_noop.js";
+
+const POOL_SIZE = 10;
+const CONCURRENCY = 4;
+
+export const graphileNoopBenchmark: Benchmark = {
+  name: "graphile-noop",
+  description: "raw graphile-worker: N no-op jobs added with add_jobs in batches, drained by run() on one pool",
+  async run(ctx) {
+    const jobs = ctx.scale === "full" ? 30_000 : 2_000;
+    const rows: (string | number)[][] = [];
+    const row = (label: string, concurrency: number, r: NoopResult) => [
+      label,
+      fmtCount(r.jobs),
+      concurrency,
+      POOL_SIZE,
+      fmtSeconds(r.addSeconds),
+      fmtSeconds(r.drainSeconds),
+      fmtRate(r.jobsPerSecond),
+      r.connections.ebbTotal,
+    ];
+    for (const variant of [
+      { label: "run(), plain (ebb's settings)", concurrency: CONCURRENCY, batched: false },
+      { label: "run(), localQueue 100 + batched completion", concurrency: CONCURRENCY, batched: true },
+      { label: "run(), plain, concurrency 9", concurrency: POOL_SIZE - 1, batched: false },
+    ]) {
+      const db = await ctx.freshDatabase("noop");
+      ctx.log(`${variant.label}: ${jobs} jobs ...`);
+      const r = await runGraphileNoop(db.url, db.name, { jobs, concurrency: variant.concurrency, poolSize: POOL_SIZE, batched: variant.batched });
+      rows.push(row(variant.label, variant.concurrency, r));
+      await db.drop();
+    }
+    return [
+      {
+        title: `graphile-worker ${"0.17"} no-op jobs (burn-down: all added first, then drained)`,
+        head: ["variant", "jobs", "concurrency", "pool", "add s", "drain s", "jobs/s", "peak connections"],
+        rows,
+        notes: [
+          "add = addJobs (SQL add_jobs) in batches of 1,000; drain = run() start until the queue is empty.",
+          "This is the queue's own ceiling: no-op handlers, no history rows. The midnight storm reruns the plain variant with its own job count in the same run for its ratio.",
+        ],
+      },
+    ];
+  },
+};
