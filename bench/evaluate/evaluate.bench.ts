@@ -105,6 +105,9 @@ export const evaluateBenchmark: Benchmark = {
       // warm the OS cache the same way for every variant
       await pool.query("select count(*), sum(length(digest)) from ebb.artifacts");
       await pool.query("select count(*), sum(length(name)) from ebb.tags");
+      // and warm the JIT and prepared statements of both readers (not reported)
+      await runVariant("warm-up", pool, readCandidatesSetBased, Math.min(500, quarter), now);
+      await runVariant("warm-up", pool, readCandidatesPaged, Math.min(500, quarter), now);
       ctx.log(`ebb set-based over ${quarter} repositories ...`);
       const small = await runVariant("ebb: 1 set-based query per repository", pool, readCandidatesSetBased, quarter, now);
       ctx.log(`ebb set-based over ${shape.repositories} repositories ...`);
