@@ -44,6 +44,14 @@ export const configSchema = z
     workerConcurrency: intFrom(1, 200).default(4),
     shutdownTimeoutMs: intFrom(0, 3_600_000).default(30_000),
     logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    schedulerIntervalMs: intFrom(100, 60_000).default(1000),
+    misfireGraceMs: intFrom(1000, 86_400_000).default(60_000),
+    heartbeatIntervalMs: intFrom(100, 600_000).default(10_000),
+    deadWorkerTimeoutMs: intFrom(1000, 86_400_000).default(60_000),
+    taskGroupConcurrency: intFrom(1, 1000).default(4),
+    stopCheckIntervalMs: intFrom(10, 60_000).default(1000),
+    historyKeepLast: intFrom(1, 1_000_000).default(50),
+    historyKeepDays: intFrom(0, 36_500).default(30),
   })
   .superRefine((c, ctx) => {
     // graphile-worker holds one pool client for LISTEN; jobs need the rest.
@@ -52,6 +60,13 @@ export const configSchema = z
         code: "custom",
         path: ["workerConcurrency"],
         message: `must be at most poolSize - 1 (${c.poolSize - 1}): one pool connection is kept for LISTEN`,
+      });
+    }
+    if (c.deadWorkerTimeoutMs < 2 * c.heartbeatIntervalMs) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["deadWorkerTimeoutMs"],
+        message: `must be at least twice heartbeatIntervalMs (${2 * c.heartbeatIntervalMs}): a live worker would be declared dead`,
       });
     }
   });
@@ -72,4 +87,12 @@ export const SETTINGS: Record<keyof ConfigInput, { env: string; flag: string; do
   workerConcurrency: { env: "EBB_WORKER_CONCURRENCY", flag: "--worker-concurrency <n>", doc: "jobs run at once by this process (default 4, at most poolSize - 1)" },
   shutdownTimeoutMs: { env: "EBB_SHUTDOWN_TIMEOUT_MS", flag: "--shutdown-timeout-ms <ms>", doc: "how long running jobs may finish after SIGTERM (default 30000)" },
   logLevel: { env: "EBB_LOG_LEVEL", flag: "--log-level <level>", doc: "pino level (default info)" },
+  schedulerIntervalMs: { env: "EBB_SCHEDULER_INTERVAL_MS", flag: "--scheduler-interval-ms <ms>", doc: "scheduler tick period (default 1000)" },
+  misfireGraceMs: { env: "EBB_MISFIRE_GRACE_MS", flag: "--misfire-grace-ms <ms>", doc: "a cron slot later than this is a misfire, handled by the schedule's misfire policy (default 60000)" },
+  heartbeatIntervalMs: { env: "EBB_HEARTBEAT_INTERVAL_MS", flag: "--heartbeat-interval-ms <ms>", doc: "worker heartbeat and crash-recovery period (default 10000)" },
+  deadWorkerTimeoutMs: { env: "EBB_DEAD_WORKER_TIMEOUT_MS", flag: "--dead-worker-timeout-ms <ms>", doc: "a worker silent this long is dead: its jobs run again elsewhere (default 60000)" },
+  taskGroupConcurrency: { env: "EBB_TASK_GROUP_CONCURRENCY", flag: "--task-group-concurrency <n>", doc: "tasks of one group (e.g. one registry) running at once, cluster-wide (default 4)" },
+  stopCheckIntervalMs: { env: "EBB_STOP_CHECK_INTERVAL_MS", flag: "--stop-check-interval-ms <ms>", doc: "how often a running task asks whether its execution must stop (default 1000)" },
+  historyKeepLast: { env: "EBB_HISTORY_KEEP_LAST", flag: "--history-keep-last <n>", doc: "executions kept per policy/target whatever their age (default 50)" },
+  historyKeepDays: { env: "EBB_HISTORY_KEEP_DAYS", flag: "--history-keep-days <n>", doc: "executions younger than this are kept whatever their number (default 30)" },
 };

@@ -9,6 +9,10 @@ import { startHttp, type HttpRole } from "../http/server.js";
 import { registerPoolMetrics } from "../metrics/pool_metrics.js";
 import type { Logger } from "../log/logger.js";
 import { startWorker, type WorkerRole } from "../worker/runner.js";
+import type { ExecutionKind } from "../executions/kind.js";
+import { buildKindMap } from "../executions/kinds_registry.js";
+import { startMaintenance, type Maintenance } from "../executions/maintenance.js";
+import { startScheduler, type SchedulerRole } from "../scheduler/scheduler_role.js";
 import type { AppContext } from "./context.js";
 
 export interface RunningService {
@@ -24,7 +28,12 @@ export interface RunningService {
  * roles. Stopping runs in reverse order: HTTP stops accepting, workers stop claiming and
  * finish (up to shutdownTimeoutMs), the pool closes, the embedded server stops.
  */
-export async function startService(config: Config, logger: Logger): Promise<RunningService> {
+export async function startService(
+  config: Config,
+  logger: Logger,
+  opts: { extraKinds?: ExecutionKind[] } = {},
+): Promise<RunningService> {
+  const kinds = buildKindMap(opts.extraKinds);
   const database = await resolveDatabase(config, logger);
   const pool = createPool({ connectionString: database.url, max: config.poolSize, role: config.roles.join("+") });
   pool.on("error", (err) => logger.warn({ err: err.message }, "idle database connection lost"));
@@ -52,11 +61,15 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   let stopping: Promise<number> | undefined;
   let worker: WorkerRole | undefined;
   let http: HttpRole | undefined;
+  let scheduler: SchedulerRole | undefined;
+  let maintenance: Maintenance | undefined;
 
   const stop = (reason: string, exitCode = 0): Promise<number> => {
     stopping ??= (async () => {
       logger.info({ reason }, "stopping");
       await http?.stop().catch((err) => logger.error({ err }, "http stop failed"));
+      await scheduler?.stop().catch((err) => logger.error({ err }, "scheduler stop failed"));
+      await maintenance?.stop().catch((err) => logger.error({ err }, "maintenance stop failed"));
       await worker?.stop(config.shutdownTimeoutMs).catch((err) => logger.error({ err }, "worker stop failed"));
       await closeAll();
       logger.info({ exitCode }, "stopped");
@@ -71,7 +84,9 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   };
 
   try {
-    if (config.roles.includes("worker")) worker = await startWorker(ctx, onFatal);
+    if (config.roles.includes("worker")) worker = await startWorker(ctx, onFatal, kinds);
+    if (config.roles.includes("scheduler")) scheduler = startScheduler(ctx);
+    if (config.roles.includes("scheduler") || config.roles.includes("worker")) maintenance = startMaintenance(ctx);
     if (config.roles.includes("http")) {
       registerPoolMetrics(ctx);
       http = await startHttp(ctx, [registerMetricsRoute]);

@@ -1,5 +1,8 @@
-import { run, type Runner } from "graphile-worker";
+import { EventEmitter } from "node:events";
+import { run, type Runner, type WorkerEvents } from "graphile-worker";
 import { WORKER_SCHEMA } from "../db/migrate.js";
+import { Heartbeat } from "../executions/heartbeat.js";
+import type { KindMap } from "../executions/kind.js";
 import type { AppContext } from "../service/context.js";
 import { graphileLogger } from "./graphile_logger.js";
 import { buildTaskList } from "./task_list.js";
@@ -15,17 +18,38 @@ export interface WorkerRole {
  * handled by ebb. A dead pool ends the runner's promise *resolved* in 0.17, so fatal errors
  * are taken from the events and passed to onFatal.
  */
-export async function startWorker(ctx: AppContext, onFatal: (err: unknown) => void): Promise<WorkerRole> {
+export async function startWorker(ctx: AppContext, onFatal: (err: unknown) => void, kinds: KindMap = new Map()): Promise<WorkerRole> {
+  // Heartbeat per worker pool (jobs are locked by the pool's id in 0.17): crash recovery
+  // releases the jobs of a pool whose heartbeat stops (src/executions/recovery.ts).
+  const events: WorkerEvents = new EventEmitter();
+  const heartbeats: Promise<Heartbeat>[] = [];
+  events.on("pool:create", ({ workerPool }) => {
+    const hb = new Heartbeat(ctx.pool, workerPool.id, ctx.config.heartbeatIntervalMs, (err) =>
+      ctx.logger.warn({ err: (err as Error).message }, "worker heartbeat failed"));
+    heartbeats.push(hb.start().then(() => hb));
+  });
   const runner = await run({
+    events,
     pgPool: ctx.pool,
     schema: WORKER_SCHEMA,
     concurrency: ctx.config.workerConcurrency,
     noHandleSignals: true,
     pollInterval: 1000,
     crontab: "", // ebb schedules from its own tables, not a crontab file
-    taskList: buildTaskList(ctx),
+    taskList: buildTaskList(ctx, kinds),
     logger: graphileLogger(ctx.logger),
+    preset: {
+      worker: {
+        // Fewer round trips: fetch jobs a few at a time, complete/fail them in batches.
+        // A job completed but not yet deleted when the process dies runs again after
+        // recovery and sees its task ended (task_job.ts): harmless.
+        localQueue: { size: ctx.config.workerConcurrency + 1 },
+        completeJobBatchDelay: 100,
+        failJobBatchDelay: 100,
+      },
+    },
   });
+  const heartbeatList = await Promise.all(heartbeats);
   runner.events.on("pool:fatalError", ({ error }) => onFatal(error));
   runner.events.on("worker:fatalError", ({ error }) => onFatal(error));
   let stopping = false;
@@ -47,6 +71,8 @@ export async function startWorker(ctx: AppContext, onFatal: (err: unknown) => vo
         ctx.logger.warn({ timeoutMs }, "jobs still running after the shutdown timeout: releasing them");
         await runner.kill("ebb shutdown timeout").catch(() => {});
       }
+      // Only now: a heartbeat removed while jobs still ran would let recovery re-run them.
+      await Promise.all(heartbeatList.map((hb) => hb.stop()));
     },
   };
 }

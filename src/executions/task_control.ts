@@ -1,0 +1,85 @@
+import type pg from "pg";
+import { StopRequested, type Execution, type LogLevel, type TaskControl, type TaskCounts } from "./kind.js";
+
+/** Log lines kept per task attempt; one more line says how many were dropped. */
+export const MAX_LOG_LINES_PER_ATTEMPT = 1000;
+const LOG_FLUSH_LINES = 100;
+const LOG_FLUSH_MS = 500;
+
+/**
+ * The TaskControl handed to ExecutionKind.runTask: a cached stop check and a buffered log
+ * writer (one INSERT per batch of lines, not one per line).
+ */
+export class TaskControlImpl implements TaskControl {
+  counts: TaskCounts = { total: 0, retained: 0, deleted: 0, errors: 0 };
+  details: Record<string, unknown> = {};
+  readonly signal: AbortSignal;
+  private readonly stop = new AbortController();
+  private lastCheck = 0;
+  private buffer: { level: LogLevel; message: string; at: Date }[] = [];
+  private written = 0;
+  private dropped = 0;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly pool: pg.Pool,
+    readonly execution: Execution,
+    private readonly taskId: number,
+    private readonly stopCheckIntervalMs: number,
+    private readonly shutdown: AbortSignal,
+  ) {
+    this.signal = AbortSignal.any([this.stop.signal, shutdown]);
+  }
+
+  async checkpoint(): Promise<void> {
+    if (this.shutdown.aborted) throw new StopRequested("worker shutting down");
+    if (this.stop.signal.aborted) throw new StopRequested("stop requested");
+    const now = Date.now();
+    if (now - this.lastCheck < this.stopCheckIntervalMs) return;
+    this.lastCheck = now;
+    // primary key lookup, at most once per interval
+    const { rows } = await this.pool.query<{ stop: boolean }>(
+      "select stop_requested as stop from ebb.executions where id = $1",
+      [this.execution.id],
+    );
+    if (rows[0]?.stop !== false) {
+      this.stop.abort(new StopRequested("stop requested"));
+      throw new StopRequested("stop requested");
+    }
+  }
+
+  log(level: LogLevel, message: string): void {
+    if (this.written + this.buffer.length >= MAX_LOG_LINES_PER_ATTEMPT) {
+      this.dropped++;
+      return;
+    }
+    this.buffer.push({ level, message: message.slice(0, 4000), at: new Date() });
+    if (this.buffer.length >= LOG_FLUSH_LINES) void this.flush().catch(() => {});
+    else this.flushTimer ??= setTimeout(() => void this.flush().catch(() => {}), LOG_FLUSH_MS);
+  }
+
+  /** Write buffered lines (and the count of dropped ones); called at the end of the task. */
+  async flush(final = false): Promise<void> {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    const lines = this.buffer;
+    this.buffer = [];
+    if (final && this.dropped > 0) {
+      lines.push({ level: "warn", message: `${this.dropped} more log line(s) dropped (at most ${MAX_LOG_LINES_PER_ATTEMPT} per attempt)`, at: new Date() });
+      this.dropped = 0;
+    }
+    this.written += lines.length;
+    const previous = this.flushing;
+    this.flushing = (async () => {
+      await previous.catch(() => {});
+      if (lines.length === 0) return;
+      await this.pool.query(
+        `insert into ebb.task_logs (task_id, at, level, message)
+         select $1, at, level, message from unnest($2::timestamptz[], $3::text[], $4::text[]) as l(at, level, message)`,
+        [this.taskId, lines.map((l) => l.at), lines.map((l) => l.level), lines.map((l) => l.message)],
+      );
+    })();
+    await this.flushing;
+  }
+}

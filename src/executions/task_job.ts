@@ -1,0 +1,99 @@
+import type { Task as GraphileTask } from "graphile-worker";
+import type { AppContext } from "../service/context.js";
+import { finalizeIfDone } from "./finalize.js";
+import { PermanentTaskError, StopRequested, type Execution, type KindMap, type TaskCounts } from "./kind.js";
+import { TaskControlImpl } from "./task_control.js";
+
+export interface TaskJobOptions {
+  stopCheckIntervalMs: number;
+}
+
+interface ClaimedRow {
+  id: number;
+  execution_id: number;
+  key: string;
+  task_group: string | null;
+  payload: Record<string, unknown>;
+  attempts: number;
+  kind: string;
+  target_id: number;
+  schedule_id: number | null;
+  fire_time: Date;
+  trigger: Execution["trigger"];
+  dry_run: boolean;
+  stop_requested: boolean;
+}
+
+/**
+ * The graphile-worker task that runs one ebb task. The task row is claimed by one guarded
+ * UPDATE (pending/running -> running, attempts + 1); its final UPDATE is guarded by that
+ * attempt number, so a task re-run after a crash recovery can end only once: a late
+ * finisher from a process declared dead changes nothing. A task already ended (e.g. stopped
+ * before it started) is not run again.
+ */
+export function taskJob(ctx: AppContext, kinds: KindMap, opts: TaskJobOptions): GraphileTask {
+  return async (rawPayload, helpers) => {
+    const taskId = Number((rawPayload as { taskId?: unknown }).taskId);
+    const { rows } = await ctx.pool.query<ClaimedRow>(
+      `update ebb.tasks t
+          set status = 'running', attempts = t.attempts + 1, started_at = coalesce(t.started_at, now())
+         from ebb.executions e
+        where t.id = $1 and e.id = t.execution_id and t.status in ('pending', 'running')
+        returning t.id, t.execution_id, t.key, t.task_group, t.payload, t.attempts,
+                  e.kind, e.target_id, e.schedule_id, e.fire_time, e.trigger, e.dry_run, e.stop_requested`,
+      [taskId],
+    );
+    const row = rows[0];
+    if (!row) {
+      // already ended (stopped before start, or finished before a crash): maybe the last one
+      const { rows: t } = await ctx.pool.query<{ execution_id: number }>("select execution_id from ebb.tasks where id = $1", [taskId]);
+      if (t[0]) await finalizeIfDone(ctx.pool, t[0].execution_id);
+      return;
+    }
+    const attempt = row.attempts;
+    const finish = async (status: "success" | "error" | "stopped", error: string | null, counts: TaskCounts, details: Record<string, unknown>) => {
+      await ctx.pool.query(
+        `update ebb.tasks set status = $3, ended_at = now(), error = $4,
+                total = $5, retained = $6, deleted = $7, errors = $8, details = $9
+          where id = $1 and attempts = $2 and status = 'running'`,
+        [row.id, attempt, status, error, counts.total, counts.retained, counts.deleted, counts.errors,
+         Object.keys(details).length ? JSON.stringify(details) : null],
+      );
+      await finalizeIfDone(ctx.pool, row.execution_id);
+    };
+    const execution: Execution = {
+      id: row.execution_id, kind: row.kind, targetId: row.target_id, scheduleId: row.schedule_id,
+      fireTime: row.fire_time, trigger: row.trigger, dryRun: row.dry_run,
+    };
+    const zero = { total: 0, retained: 0, deleted: 0, errors: 0 };
+    if (row.stop_requested) return finish("stopped", "stop requested before start", zero, {});
+    const kind = kinds.get(row.kind);
+    if (!kind) return finish("error", `no execution kind named ${row.kind} is registered in this ebb process`, zero, {});
+
+    const control = new TaskControlImpl(ctx.pool, execution, row.id, opts.stopCheckIntervalMs, helpers.abortSignal);
+    const task = { id: row.id, executionId: row.execution_id, key: row.key, group: row.task_group, payload: row.payload, attempt };
+    try {
+      await kind.runTask(ctx, task, control);
+      await control.flush(true);
+      await finish("success", null, control.counts, control.details);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      await control.flush(true).catch(() => {});
+      if (err instanceof StopRequested && err.reason === "stop requested") {
+        await finish("stopped", "stop requested", control.counts, control.details);
+        return;
+      }
+      const lastAttempt = helpers.job.attempts >= helpers.job.max_attempts;
+      if (err instanceof PermanentTaskError || lastAttempt) {
+        const why = lastAttempt && !(err instanceof PermanentTaskError) ? `failed after ${helpers.job.attempts} attempts: ${message}` : message;
+        await finish("error", why, control.counts, control.details);
+        return;
+      }
+      // transient: keep the task running, note the error, let graphile-worker retry with backoff
+      await ctx.pool.query("update ebb.tasks set error = $3 where id = $1 and attempts = $2 and status = 'running'", [
+        row.id, attempt, `attempt ${helpers.job.attempts} failed (will retry): ${message}`,
+      ]);
+      throw err;
+    }
+  };
+}

@@ -1,0 +1,46 @@
+import type { AppContext } from "../service/context.js";
+import { CronCache } from "./cron_expression.js";
+import { schedulerTick } from "./tick.js";
+
+/** Schedules examined per tick; a bigger backlog is worked through in back-to-back ticks. */
+export const TICK_BATCH = 2000;
+
+export interface SchedulerRole {
+  stop(): Promise<void>;
+}
+
+/**
+ * The scheduler role: tick every schedulerIntervalMs. Every process with this role ticks;
+ * the tick's advisory lock makes one of them do the work each time, so replicas can come
+ * and go freely. A new or changed schedule row is picked up by the next tick (its
+ * next_due_at is reset by a trigger); a failing tick is logged and retried.
+ */
+export function startScheduler(ctx: AppContext): SchedulerRole {
+  const log = ctx.logger.child({ component: "scheduler" });
+  const cronCache = new CronCache();
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  let running: Promise<void> = Promise.resolve();
+  const loop = async () => {
+    if (stopped) return;
+    let again = false;
+    try {
+      const r = await schedulerTick(ctx.pool, { graceMs: ctx.config.misfireGraceMs, batchSize: TICK_BATCH, cronCache });
+      if (r.fired || r.missed || r.overlapped || r.invalid) {
+        log.info({ fired: r.fired, missed: r.missed, overlapped: r.overlapped, invalid: r.invalid, examined: r.examined }, "scheduler tick");
+      }
+      again = r.more;
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, "scheduler tick failed; retrying at the next tick");
+    }
+    if (!stopped) timer = setTimeout(() => (running = loop()), again ? 0 : ctx.config.schedulerIntervalMs);
+  };
+  running = loop();
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+    },
+  };
+}
