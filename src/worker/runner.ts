@@ -40,10 +40,13 @@ export async function startWorker(ctx: AppContext, onFatal: (err: unknown) => vo
     logger: graphileLogger(ctx.logger),
     preset: {
       worker: {
-        // Fewer round trips: fetch jobs a few at a time, complete/fail them in batches.
-        // A job completed but not yet deleted when the process dies runs again after
-        // recovery and sees its task ended (task_job.ts): harmless.
-        localQueue: { size: ctx.config.workerConcurrency + 1 },
+        // Fewer round trips: complete/fail jobs in batches. A job completed but not yet
+        // deleted when the process dies runs again after recovery and sees its task ended
+        // (task_job.ts): harmless.
+        // No localQueue: in 0.17 a batched fetch can take several jobs of ONE named queue
+        // at once (getJobs locks the queue after choosing the jobs), which breaks the
+        // per-group concurrency limit built on named queues (plan_job.ts). Tested in
+        // test/executions/lifecycle.test.ts.
         completeJobBatchDelay: 100,
         failJobBatchDelay: 100,
       },

@@ -1,0 +1,15 @@
+/**
+ * Test-only entry program: `ebb start` (same startService, env configuration) with the
+ * test_sleep execution kind registered. Spawned by spawnTestEbb (test/support/test_kinds.ts).
+ */
+import { loadConfig } from "../../src/config/load.js";
+import { createLogger } from "../../src/log/logger.js";
+import { startService } from "../../src/service/service.js";
+import { testSleepKind } from "./test_kinds.js";
+
+const config = loadConfig(process.env);
+const logger = createLogger(config.logLevel);
+const service = await startService(config, logger, { extraKinds: [testSleepKind] });
+for (const signal of ["SIGTERM", "SIGINT"] as const) process.once(signal, () => void service.stop(signal));
+const code = await service.done;
+process.exit(code);
