@@ -10,12 +10,13 @@ import { writeFile } from "node:fs/promises";
 import { Command, Option } from "commander";
 import { evaluateBenchmark } from "./evaluate/evaluate.bench.js";
 import { graphileNoopBenchmark } from "./graphile_noop/graphile_noop.bench.js";
+import { midnightStormBenchmark } from "./midnight_storm/midnight_storm.bench.js";
 import { adminQuery, SERVER_URL, freshBenchDatabase, dropLeftoverBenchDatabases } from "./support/bench_database.js";
 import type { Benchmark, BenchContext, ResultTable, Scale } from "./support/benchmark.js";
 import { CatalogTemplates } from "./support/catalog_templates.js";
 import { machineDescription, renderMarkdown, renderTerminal } from "./support/report.js";
 
-const BENCHMARKS: Benchmark[] = [evaluateBenchmark, graphileNoopBenchmark];
+const BENCHMARKS: Benchmark[] = [evaluateBenchmark, graphileNoopBenchmark, midnightStormBenchmark];
 
 function redact(url: string): string {
   const u = new URL(url);

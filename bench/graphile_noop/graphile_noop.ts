@@ -16,9 +16,21 @@ export interface NoopOptions {
   poolSize: number;
   /** add_jobs batch size */
   batchSize?: number;
-  /** graphile-worker localQueue size + batched completion (its documented fast path); off = plain */
-  batched?: boolean;
+  /**
+   * plain: graphile-worker defaults; ebb: the settings of ebb's worker runner (localQueue of
+   * concurrency + 1, completions and failures batched over 100 ms, src/worker/runner.ts);
+   * fast: localQueue 100 + immediate batched completion (graphile-worker's fast path).
+   */
+  mode?: NoopMode;
   applicationName?: string;
+}
+
+export type NoopMode = "plain" | "ebb" | "fast";
+
+function workerPreset(mode: NoopMode, concurrency: number) {
+  if (mode === "ebb") return { localQueue: { size: concurrency + 1 }, completeJobBatchDelay: 100, failJobBatchDelay: 100 };
+  if (mode === "fast") return { localQueue: { size: 100 }, completeJobBatchDelay: 0, failJobBatchDelay: 0 };
+  return {};
 }
 
 export interface NoopResult {
@@ -65,9 +77,7 @@ export async function runGraphileNoop(url: string, database: string, opts: NoopO
           if (++done === opts.jobs) resolveDrained();
         },
       },
-      ...(opts.batched
-        ? { preset: { worker: { localQueue: { size: 100 }, completeJobBatchDelay: 0, failJobBatchDelay: 0 } } }
-        : {}),
+      preset: { worker: workerPreset(opts.mode ?? "plain", opts.concurrency) },
     });
     await drained;
     await runner.stop();

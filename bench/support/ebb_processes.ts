@@ -19,8 +19,10 @@ export interface EbbChild {
   stop(): Promise<void>;
 }
 
-export function startEbb(name: string, args: string[], env: NodeJS.ProcessEnv): EbbChild {
-  const child = spawn(process.execPath, [EBB_BIN, "start", ...args], {
+/** `ebb start <args>` as a child; or, with `script`, that TypeScript file run through tsx. */
+export function startEbb(name: string, args: string[], env: NodeJS.ProcessEnv, script?: string): EbbChild {
+  const argv = script ? ["--import", "tsx", script, ...args] : [EBB_BIN, "start", ...args];
+  const child = spawn(process.execPath, argv, {
     env: { ...process.env, EBB_LOG_FORMAT: "json", EBB_LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "ignore", "pipe"],
   });

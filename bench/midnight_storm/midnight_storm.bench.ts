@@ -1,0 +1,108 @@
+// "storm" (issues 5 and 8): the midnight storm. S daily schedules due at the same second,
+// real ebb processes (1, 2, 4) draining them; compared with raw graphile-worker draining the
+// same number of no-op jobs with ebb's runner settings, in the same run.
+//
+// Workloads:
+//  - framework: the bench's no-op execution kind (2 tasks per execution): what ebb's
+//    bookkeeping (execution + task rows, status, counts, jobs in batches) costs per job;
+//  - retention: the real retention kind in dry run over the seeded catalog (when available).
+import type { Benchmark, ResultTable } from "../support/benchmark.js";
+import { mib } from "../support/memory_sampler.js";
+import { fmtCount, fmtRate, fmtRatio, fmtSeconds } from "../support/report.js";
+import { runGraphileNoop, type NoopResult } from "../graphile_noop/graphile_noop.js";
+import { NOOP_KIND, TASKS_PER_EXECUTION } from "./noop_kind.js";
+import { runStorm, type StormResult } from "./storm_run.js";
+
+const POOL_SIZE = 10;
+const CONCURRENCY = 4;
+const TARGET_RATIO = 0.5;
+
+function statusText(s: Record<string, number>): string {
+  return Object.entries(s)
+    .map(([k, v]) => `${k} ${fmtCount(v)}`)
+    .join(", ");
+}
+
+export const midnightStormBenchmark: Benchmark = {
+  name: "storm",
+  description: "midnight storm: 10,000 daily schedules due at the same second, 1/2/4 ebb processes, vs raw graphile-worker",
+  async run(ctx) {
+    const full = ctx.scale === "full";
+    const schedules = full ? 10_000 : 200;
+    // BENCH_STORM_PROCESSES=1,2 narrows the process counts (development)
+    const processCounts = process.env.BENCH_STORM_PROCESSES
+      ? process.env.BENCH_STORM_PROCESSES.split(",").map(Number)
+      : full ? [1, 2, 4] : [1];
+    const lead = full ? 20 : 8;
+    const results: { label: string; processes: number; r: StormResult }[] = [];
+    for (const processes of processCounts) {
+      const db = await ctx.freshDatabase(`storm_noop_${processes}`);
+      await db.pool.query("insert into ebb.execution_kinds (name) values ($1) on conflict do nothing", [NOOP_KIND]);
+      const r = await runStorm(db, {
+        kind: NOOP_KIND,
+        schedules,
+        processes,
+        poolSize: POOL_SIZE,
+        workerConcurrency: CONCURRENCY,
+        leadSeconds: lead,
+        dryRun: true,
+        timeoutMs: 15 * 60_000,
+        log: ctx.log,
+      });
+      ctx.log(`framework, ${processes} process(es): ${fmtSeconds(r.seconds)} s, ${fmtRate(r.jobsPerSecond)} jobs/s, peak ebb connections ${r.connections.ebbTotal}/${r.configuredConnections}`);
+      results.push({ label: "framework (no-op kind)", processes, r });
+      await db.drop();
+    }
+
+    const jobs = results[0]!.r.jobs;
+    const peerDb = await ctx.freshDatabase("storm_peer");
+    ctx.log(`raw graphile-worker peer: ${jobs} no-op jobs, ebb's runner settings ...`);
+    const peer: NoopResult = await runGraphileNoop(peerDb.url, peerDb.name, { jobs, concurrency: CONCURRENCY, poolSize: POOL_SIZE, mode: "ebb" });
+    await peerDb.drop();
+
+    const rows = results.map(({ label, processes, r }) => [
+      label,
+      processes,
+      fmtCount(r.executions),
+      fmtCount(r.tasks),
+      fmtCount(r.jobs),
+      fmtSeconds(r.firstStartSeconds),
+      fmtSeconds(r.seconds),
+      fmtRate(r.jobsPerSecond),
+      `${r.connections.ebbTotal} / ${r.configuredConnections}`,
+      mib(r.peakRssPerProcess),
+      fmtRatio(r.jobsPerSecond / peer.jobsPerSecond),
+    ]);
+    rows.push([
+      "peer: raw graphile-worker, no-op jobs (burn-down)",
+      1,
+      "",
+      "",
+      fmtCount(peer.jobs),
+      "",
+      fmtSeconds(peer.drainSeconds),
+      fmtRate(peer.jobsPerSecond),
+      `${peer.connections.ebbTotal} / ${POOL_SIZE}`,
+      "",
+      "1.00x",
+    ]);
+    const one = results[0]!.r;
+    const notes = [
+      `every row: pool ${POOL_SIZE} and worker concurrency ${CONCURRENCY} per process; process 1 runs scheduler + worker, the others worker only; ${TASKS_PER_EXECUTION} tasks per execution; spread 0 (all due at the same second).`,
+      `time = from the nominal cron slot to the last execution's ended_at (database clock); jobs = one plan job per execution + one job per task.`,
+      `executions: ${statusText(one.executionStatus)}; tasks: ${statusText(one.taskStatus)} (1 process).`,
+      `connections never above the configured pool: ${results.every(({ r }) => r.connections.ebbTotal <= r.configuredConnections) ? "held in every row" : "EXCEEDED in some row"}.`,
+      `target (issue 5): ebb >= ${TARGET_RATIO}x raw graphile-worker with 1 process: ${fmtRatio(one.jobsPerSecond / peer.jobsPerSecond)} - ${one.jobsPerSecond / peer.jobsPerSecond >= TARGET_RATIO ? "met" : "MISSED"}.`,
+      "the peer is single-process; rows with more processes compare against it as well.",
+    ];
+    const tables: ResultTable[] = [
+      {
+        title: `midnight storm: ${fmtCount(schedules)} daily schedules due at the same second`,
+        head: ["workload", "processes", "executions", "tasks", "jobs", "first start s", "slot -> all done s", "jobs/s", "peak ebb conns / pool", "peak RSS/process", "vs raw graphile"],
+        rows,
+        notes,
+      },
+    ];
+    return tables;
+  },
+};

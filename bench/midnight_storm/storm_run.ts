@@ -1,0 +1,141 @@
+// One midnight storm: S schedules on the same daily cron slot (a few seconds ahead, UTC, no
+// spread: the worst case, every policy due at the same second), P real ebb processes on the
+// database (the first runs scheduler + worker, the others worker only), each with its own
+// pool of `poolSize`. Measured in the database: from the nominal slot to the last execution's
+// ended_at, the jobs that ran (one plan job per execution + one job per task), and - sampled
+// from pg_stat_activity every 50 ms - the peak connections of every ebb:* application_name.
+import { fileURLToPath } from "node:url";
+import type { BenchDatabase } from "../support/bench_database.js";
+import { SERVER_URL } from "../support/bench_database.js";
+import { startConnectionSampler, type ConnectionPeaks } from "../support/connection_sampler.js";
+import { startEbb, type EbbChild } from "../support/ebb_processes.js";
+
+const STORM_PROCESS = fileURLToPath(new URL("./storm_process.ts", import.meta.url));
+
+export interface StormOptions {
+  kind: string;
+  /** schedule target ids 1..schedules (policy ids for retention) */
+  schedules: number;
+  processes: number;
+  poolSize: number;
+  workerConcurrency: number;
+  /** seconds between now and the cron slot: processes must start and initialise every schedule first */
+  leadSeconds: number;
+  dryRun: boolean;
+  timeoutMs: number;
+  log(message: string): void;
+  /** extra environment of the ebb processes */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface StormResult {
+  executions: number;
+  executionStatus: Record<string, number>;
+  tasks: number;
+  taskStatus: Record<string, number>;
+  jobs: number;
+  artifacts: number;
+  /** slot -> first execution started */
+  firstStartSeconds: number;
+  /** slot -> last execution ended */
+  seconds: number;
+  jobsPerSecond: number;
+  connections: ConnectionPeaks;
+  configuredConnections: number;
+  peakRssPerProcess: number;
+}
+
+function cronAt(slot: Date): string {
+  return `${slot.getUTCSeconds()} ${slot.getUTCMinutes()} ${slot.getUTCHours()} * * *`;
+}
+
+export async function runStorm(db: BenchDatabase, opts: StormOptions): Promise<StormResult> {
+  const { rows: nowRows } = await db.pool.query<{ now: Date }>("select now()");
+  const slot = new Date(Math.ceil((nowRows[0]!.now.getTime() + opts.leadSeconds * 1000) / 1000) * 1000);
+  await db.pool.query(
+    `insert into ebb.schedules (kind, target_id, cron, timezone, dry_run, spread_seconds)
+     select $1, g, $2, 'UTC', $3, 0 from generate_series(1, $4::int) g`,
+    [opts.kind, cronAt(slot), opts.dryRun, opts.schedules],
+  );
+  opts.log(`${opts.schedules} schedules on "${cronAt(slot)}" UTC (slot ${slot.toISOString()}), ${opts.processes} process(es)`);
+
+  const sampler = await startConnectionSampler(SERVER_URL, db.name);
+  const children: EbbChild[] = [];
+  try {
+    for (let p = 0; p < opts.processes; p++) {
+      const roles = p === 0 ? "scheduler,worker" : "worker";
+      children.push(
+        startEbb(`ebb-${p + 1}`, [], {
+          DATABASE_URL: db.url,
+          EBB_ROLES: roles,
+          EBB_POOL_SIZE: String(opts.poolSize),
+          EBB_WORKER_CONCURRENCY: String(opts.workerConcurrency),
+          EBB_MIGRATE: "false",
+          EBB_LOG_LEVEL: "info",
+          ...opts.env,
+        }, STORM_PROCESS),
+      );
+    }
+    await Promise.all(children.map((c) => c.waitForLog((l) => l.msg === "ebb ready", 60_000)));
+    // every schedule must know its next slot before the slot, or it would wait for tomorrow
+    for (;;) {
+      const { rows } = await db.pool.query<{ n: number; now: Date }>(
+        "select count(*)::int as n, now() from ebb.schedules where next_slot is null",
+      );
+      if (rows[0]!.n === 0) break;
+      if (rows[0]!.now.getTime() >= slot.getTime()) {
+        throw new Error(`${rows[0]!.n} schedules still had no next slot at the slot time: raise leadSeconds`);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    opts.log(`processes ready, schedules initialised; waiting for the slot`);
+
+    const deadline = Date.now() + opts.leadSeconds * 1000 + opts.timeoutMs;
+    for (;;) {
+      const { rows } = await db.pool.query<{ total: number; open: number }>(
+        `select count(*)::int as total,
+                count(*) filter (where status in ('pending', 'running'))::int as open
+           from ebb.executions`,
+      );
+      const r = rows[0]!;
+      if (r.total >= opts.schedules && r.open === 0) break;
+      if (Date.now() > deadline) throw new Error(`storm not finished in time: ${r.total} executions, ${r.open} open`);
+      await new Promise((res) => setTimeout(res, 250));
+    }
+    const connections = await sampler.stop();
+    const peakRssPerProcess = Math.max(...children.map((c) => c.peakRss()));
+
+    const { rows: ex } = await db.pool.query<{ status: string; n: number; first_start: Date; last_end: Date }>(
+      `select status, count(*)::int as n, min(started_at) as first_start, max(ended_at) as last_end
+         from ebb.executions group by status`,
+    );
+    const { rows: tk } = await db.pool.query<{ status: string; n: number; jobs: number; total: number }>(
+      `select status, count(*)::int as n, count(distinct job_id)::int as jobs, coalesce(sum(total), 0)::int as total
+         from ebb.tasks group by status`,
+    );
+    const executions = ex.reduce((a, r) => a + r.n, 0);
+    const tasks = tk.reduce((a, r) => a + r.n, 0);
+    const taskJobs = tk.reduce((a, r) => a + r.jobs, 0);
+    const firstStart = Math.min(...ex.filter((r) => r.first_start).map((r) => r.first_start.getTime()));
+    const lastEnd = Math.max(...ex.filter((r) => r.last_end).map((r) => r.last_end.getTime()));
+    const seconds = (lastEnd - slot.getTime()) / 1000;
+    const jobs = executions + taskJobs;
+    return {
+      executions,
+      executionStatus: Object.fromEntries(ex.map((r) => [r.status, r.n])),
+      tasks,
+      taskStatus: Object.fromEntries(tk.map((r) => [r.status, r.n])),
+      jobs,
+      artifacts: tk.reduce((a, r) => a + r.total, 0),
+      firstStartSeconds: (firstStart - slot.getTime()) / 1000,
+      seconds,
+      jobsPerSecond: jobs / seconds,
+      connections,
+      configuredConnections: opts.poolSize * opts.processes,
+      peakRssPerProcess,
+    };
+  } finally {
+    await Promise.all(children.map((c) => c.stop()));
+    await sampler.stop();
+  }
+}
