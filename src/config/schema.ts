@@ -52,6 +52,15 @@ export const configSchema = z
     stopCheckIntervalMs: intFrom(10, 60_000).default(1000),
     historyKeepLast: intFrom(1, 1_000_000).default(50),
     historyKeepDays: intFrom(0, 36_500).default(30),
+    eventsToken: z.string().min(1).optional(),
+    eventsBodyLimitBytes: intFrom(1024, 64 * 1024 * 1024).default(1_048_576),
+    eventsFlushIntervalMs: intFrom(10, 60_000).default(1000),
+    eventsFlushBatch: intFrom(1, 10_000_000).default(5000),
+    eventsBufferMax: intFrom(1, 10_000_000).default(100_000),
+    eventsIgnoreUserAgents: z
+      .union([z.array(z.string()), z.string()])
+      .transform((v) => (Array.isArray(v) ? v : v.split(",")).map((s) => s.trim()).filter(Boolean))
+      .default([]),
   })
   .superRefine((c, ctx) => {
     // graphile-worker holds one pool client for LISTEN; jobs need the rest.
@@ -60,6 +69,13 @@ export const configSchema = z
         code: "custom",
         path: ["workerConcurrency"],
         message: `must be at most poolSize - 1 (${c.poolSize - 1}): one pool connection is kept for LISTEN`,
+      });
+    }
+    if (c.eventsFlushBatch > c.eventsBufferMax) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["eventsFlushBatch"],
+        message: `must be at most eventsBufferMax (${c.eventsBufferMax}): the buffer would refuse pulls before a size flush`,
       });
     }
     if (c.deadWorkerTimeoutMs < 2 * c.heartbeatIntervalMs) {
@@ -95,4 +111,10 @@ export const SETTINGS: Record<keyof ConfigInput, { env: string; flag: string; do
   stopCheckIntervalMs: { env: "EBB_STOP_CHECK_INTERVAL_MS", flag: "--stop-check-interval-ms <ms>", doc: "how often a running task asks whether its execution must stop (default 1000)" },
   historyKeepLast: { env: "EBB_HISTORY_KEEP_LAST", flag: "--history-keep-last <n>", doc: "executions kept per policy/target whatever their age (default 50)" },
   historyKeepDays: { env: "EBB_HISTORY_KEEP_DAYS", flag: "--history-keep-days <n>", doc: "executions younger than this are kept whatever their number (default 30)" },
+  eventsToken: { env: "EBB_EVENTS_TOKEN", flag: "--events-token <token>", doc: "bearer token registries must send to POST /events; unset = every event is refused (401)" },
+  eventsBodyLimitBytes: { env: "EBB_EVENTS_BODY_LIMIT_BYTES", flag: "--events-body-limit-bytes <n>", doc: "largest notification envelope accepted, larger = 413 (default 1048576)" },
+  eventsFlushIntervalMs: { env: "EBB_EVENTS_FLUSH_INTERVAL_MS", flag: "--events-flush-interval-ms <ms>", doc: "how often coalesced pulls are written to the catalog (default 1000)" },
+  eventsFlushBatch: { env: "EBB_EVENTS_FLUSH_BATCH", flag: "--events-flush-batch <n>", doc: "flush early once this many distinct pulls are buffered (default 5000)" },
+  eventsBufferMax: { env: "EBB_EVENTS_BUFFER_MAX", flag: "--events-buffer-max <n>", doc: "distinct pulls held in memory; beyond it new pulls get 503 + Retry-After (default 100000)" },
+  eventsIgnoreUserAgents: { env: "EBB_EVENTS_IGNORE_USER_AGENTS", flag: "--events-ignore-user-agents <list>", doc: "comma list of user-agent substrings (case-insensitive) whose pulls are not use, e.g. Trivy,Clair (default none)" },
 };
