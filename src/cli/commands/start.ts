@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { loadConfig } from "../../config/load.js";
+import { SETTINGS } from "../../config/schema.js";
 import { createLogger } from "../../log/logger.js";
 import { startService } from "../../service/service.js";
 import { addConfigOptions, configFlags } from "../config_options.js";
@@ -8,10 +9,8 @@ export function registerStart(program: Command): void {
   const cmd = program
     .command("start")
     .description("run ebb: migrations, then the scheduler, worker and http roles (embedded PostgreSQL when DATABASE_URL is unset)");
-  addConfigOptions(cmd, [
-    "databaseUrl", "dataDir", "embeddedPort", "poolSize", "roles", "migrate",
-    "httpHost", "httpPort", "workerConcurrency", "shutdownTimeoutMs", "logLevel",
-  ]);
+  // start takes every setting as a flag
+  addConfigOptions(cmd, Object.keys(SETTINGS) as (keyof typeof SETTINGS)[]);
   cmd.action(async (opts: Record<string, unknown>) => {
     const config = loadConfig(process.env, configFlags(opts));
     const logger = createLogger(config.logLevel);
