@@ -7,6 +7,7 @@
 // recorded in BENCHMARKS.md. `--markdown file` also writes the tables as Markdown with the
 // machine, date and command.
 import { writeFile } from "node:fs/promises";
+import os from "node:os";
 import { Command, Option } from "commander";
 import { evaluateBenchmark } from "./evaluate/evaluate.bench.js";
 import { graphileNoopBenchmark } from "./graphile_noop/graphile_noop.bench.js";
@@ -87,6 +88,9 @@ async function main(argv: string[]): Promise<number> {
       };
       const t0 = performance.now();
       log(`${bench.name}: start (${bench.description})`);
+      // other work on the machine skews every number: record the load average alongside
+      const loads: number[] = [os.loadavg()[0]!];
+      const loadTimer = setInterval(() => loads.push(os.loadavg()[0]!), 5000);
       let tables: ResultTable[] = [];
       try {
         tables = await bench.run(ctx);
@@ -96,7 +100,10 @@ async function main(argv: string[]): Promise<number> {
       } finally {
         for (const db of owned.reverse()) await db.drop().catch((e: Error) => log(`drop failed: ${e.message}`));
       }
+      clearInterval(loadTimer);
       log(`${bench.name}: done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      const loadNote = `machine load (1-min load average, ${os.cpus().length} cores) during this benchmark: max ${Math.max(...loads).toFixed(1)}, mean ${(loads.reduce((a, b) => a + b, 0) / loads.length).toFixed(1)}.`;
+      for (const t of tables) (t.notes ??= []).push(loadNote);
       for (const t of tables) {
         process.stdout.write(renderTerminal(t));
         markdown.push(renderMarkdown(t));

@@ -17,8 +17,8 @@ export interface NoopOptions {
   /** add_jobs batch size */
   batchSize?: number;
   /**
-   * plain: graphile-worker defaults; ebb: the settings of ebb's worker runner (localQueue of
-   * concurrency + 1, completions and failures batched over 100 ms, src/worker/runner.ts);
+   * plain: graphile-worker defaults; ebb: the settings of ebb's worker runner
+   * (src/worker/runner.ts: no localQueue, completions and failures batched over 100 ms);
    * fast: localQueue 100 + immediate batched completion (graphile-worker's fast path).
    */
   mode?: NoopMode;
@@ -27,8 +27,8 @@ export interface NoopOptions {
 
 export type NoopMode = "plain" | "ebb" | "fast";
 
-function workerPreset(mode: NoopMode, concurrency: number) {
-  if (mode === "ebb") return { localQueue: { size: concurrency + 1 }, completeJobBatchDelay: 100, failJobBatchDelay: 100 };
+function workerPreset(mode: NoopMode) {
+  if (mode === "ebb") return { completeJobBatchDelay: 100, failJobBatchDelay: 100 };
   if (mode === "fast") return { localQueue: { size: 100 }, completeJobBatchDelay: 0, failJobBatchDelay: 0 };
   return {};
 }
@@ -77,7 +77,7 @@ export async function runGraphileNoop(url: string, database: string, opts: NoopO
           if (++done === opts.jobs) resolveDrained();
         },
       },
-      preset: { worker: workerPreset(opts.mode ?? "plain", opts.concurrency) },
+      preset: { worker: workerPreset(opts.mode ?? "plain") },
     });
     await drained;
     await runner.stop();

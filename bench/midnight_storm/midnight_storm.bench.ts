@@ -11,7 +11,7 @@ import { mib } from "../support/memory_sampler.js";
 import { fmtCount, fmtRate, fmtRatio, fmtSeconds } from "../support/report.js";
 import { runGraphileNoop, type NoopResult } from "../graphile_noop/graphile_noop.js";
 import { NOOP_KIND, TASKS_PER_EXECUTION } from "./noop_kind.js";
-import { runStorm, type StormResult } from "./storm_run.js";
+import { noopSchedules, runStorm, type StormResult } from "./storm_run.js";
 
 const POOL_SIZE = 10;
 const CONCURRENCY = 4;
@@ -33,26 +33,32 @@ export const midnightStormBenchmark: Benchmark = {
     const processCounts = process.env.BENCH_STORM_PROCESSES
       ? process.env.BENCH_STORM_PROCESSES.split(",").map(Number)
       : full ? [1, 2, 4] : [1];
-    const lead = full ? 20 : 8;
+    const lead = full ? 10 : 5;
     const results: { label: string; processes: number; r: StormResult }[] = [];
+    const failures: string[][] = [];
     for (const processes of processCounts) {
       const db = await ctx.freshDatabase(`storm_noop_${processes}`);
-      await db.pool.query("insert into ebb.execution_kinds (name) values ($1) on conflict do nothing", [NOOP_KIND]);
-      const r = await runStorm(db, {
-        kind: NOOP_KIND,
-        schedules,
-        processes,
-        poolSize: POOL_SIZE,
-        workerConcurrency: CONCURRENCY,
-        leadSeconds: lead,
-        dryRun: true,
-        timeoutMs: 15 * 60_000,
-        log: ctx.log,
-      });
-      ctx.log(`framework, ${processes} process(es): ${fmtSeconds(r.seconds)} s, ${fmtRate(r.jobsPerSecond)} jobs/s, peak ebb connections ${r.connections.ebbTotal}/${r.configuredConnections}`);
-      results.push({ label: "framework (no-op kind)", processes, r });
-      await db.drop();
+      try {
+        await db.pool.query("insert into ebb.execution_kinds (name) values ($1) on conflict do nothing", [NOOP_KIND]);
+        const r = await runStorm(db, {
+          prepare: noopSchedules(db, NOOP_KIND, schedules),
+          processes,
+          poolSize: POOL_SIZE,
+          workerConcurrency: CONCURRENCY,
+          leadSeconds: lead,
+          timeoutMs: 15 * 60_000,
+          log: ctx.log,
+        });
+        ctx.log(`framework, ${processes} process(es): ${fmtSeconds(r.seconds)} s, ${fmtRate(r.jobsPerSecond)} jobs/s, peak ebb connections ${r.connections.ebbTotal}/${r.configuredConnections}`);
+        results.push({ label: "framework (no-op kind)", processes, r });
+      } catch (err) {
+        ctx.log(`framework, ${processes} process(es) FAILED: ${(err as Error).message}`);
+        failures.push(["framework (no-op kind)", String(processes), `FAILED: ${(err as Error).message.split("\n")[0]}`]);
+      } finally {
+        await db.drop();
+      }
     }
+    if (results.length === 0) throw new Error(`every storm failed: ${failures.map((f) => f[2]).join("; ")}`);
 
     const jobs = results[0]!.r.jobs;
     const peerDb = await ctx.freshDatabase("storm_peer");
@@ -73,6 +79,7 @@ export const midnightStormBenchmark: Benchmark = {
       mib(r.peakRssPerProcess),
       fmtRatio(r.jobsPerSecond / peer.jobsPerSecond),
     ]);
+    for (const f of failures) rows.push([f[0]!, f[1]!, f[2]!, "", "", "", "", "", "", "", ""]);
     rows.push([
       "peer: raw graphile-worker, no-op jobs (burn-down)",
       1,

@@ -13,7 +13,7 @@ export const benchNoopKind: ExecutionKind = {
   async *planTasks(_ctx, execution) {
     // the same shape as retention: one task per repository, grouped by registry
     yield Array.from({ length: TASKS_PER_EXECUTION }, (_, k) => ({
-      key: `proj${execution.targetId % 100}/repo-${(execution.targetId - 1) * TASKS_PER_EXECUTION + k + 1}`,
+      key: `proj${execution.targetId}/repo-${(execution.targetId - 1) * TASKS_PER_EXECUTION + k + 1}`,
     }));
   },
   async runTask(_ctx, _task, control) {

@@ -13,15 +13,16 @@ import { startEbb, type EbbChild } from "../support/ebb_processes.js";
 const STORM_PROCESS = fileURLToPath(new URL("./storm_process.ts", import.meta.url));
 
 export interface StormOptions {
-  kind: string;
-  /** schedule target ids 1..schedules (policy ids for retention) */
-  schedules: number;
+  /**
+   * Creates the schedules (directly, or through policies whose trigger creates them), all on
+   * `cron`; returns how many executions the slot must produce.
+   */
+  prepare(cron: string): Promise<number>;
   processes: number;
   poolSize: number;
   workerConcurrency: number;
   /** seconds between now and the cron slot: processes must start and initialise every schedule first */
   leadSeconds: number;
-  dryRun: boolean;
   timeoutMs: number;
   log(message: string): void;
   /** extra environment of the ebb processes */
@@ -49,16 +50,20 @@ function cronAt(slot: Date): string {
   return `${slot.getUTCSeconds()} ${slot.getUTCMinutes()} ${slot.getUTCHours()} * * *`;
 }
 
-export async function runStorm(db: BenchDatabase, opts: StormOptions): Promise<StormResult> {
-  const { rows: nowRows } = await db.pool.query<{ now: Date }>("select now()");
-  const slot = new Date(Math.ceil((nowRows[0]!.now.getTime() + opts.leadSeconds * 1000) / 1000) * 1000);
-  await db.pool.query(
-    `insert into ebb.schedules (kind, target_id, cron, timezone, dry_run, spread_seconds)
-     select $1, g, $2, 'UTC', $3, 0 from generate_series(1, $4::int) g`,
-    [opts.kind, cronAt(slot), opts.dryRun, opts.schedules],
-  );
-  opts.log(`${opts.schedules} schedules on "${cronAt(slot)}" UTC (slot ${slot.toISOString()}), ${opts.processes} process(es)`);
+/** Schedules of the no-op kind, target ids 1..n, no spread. */
+export function noopSchedules(db: BenchDatabase, kind: string, n: number): (cron: string) => Promise<number> {
+  return async (cron) => {
+    await db.pool.query(
+      `insert into ebb.schedules (kind, target_id, cron, timezone, dry_run, spread_seconds)
+       select $1, g, $2, 'UTC', true, 0 from generate_series(1, $3::int) g`,
+      [kind, cron, n],
+    );
+    return n;
+  };
+}
 
+export async function runStorm(db: BenchDatabase, opts: StormOptions): Promise<StormResult> {
+  // processes first (their start-up time must not eat into the lead), then the schedules
   const sampler = await startConnectionSampler(SERVER_URL, db.name);
   const children: EbbChild[] = [];
   try {
@@ -76,7 +81,11 @@ export async function runStorm(db: BenchDatabase, opts: StormOptions): Promise<S
         }, STORM_PROCESS),
       );
     }
-    await Promise.all(children.map((c) => c.waitForLog((l) => l.msg === "ebb ready", 60_000)));
+    await Promise.all(children.map((c) => c.waitForLog((l) => l.msg === "ebb ready", 120_000)));
+    const { rows: nowRows } = await db.pool.query<{ now: Date }>("select now()");
+    const slot = new Date(Math.ceil((nowRows[0]!.now.getTime() + opts.leadSeconds * 1000) / 1000) * 1000);
+    const schedules = await opts.prepare(cronAt(slot));
+    opts.log(`${schedules} schedules on "${cronAt(slot)}" UTC (slot ${slot.toISOString()}), ${opts.processes} process(es)`);
     // every schedule must know its next slot before the slot, or it would wait for tomorrow
     for (;;) {
       const { rows } = await db.pool.query<{ n: number; now: Date }>(
@@ -98,7 +107,7 @@ export async function runStorm(db: BenchDatabase, opts: StormOptions): Promise<S
            from ebb.executions`,
       );
       const r = rows[0]!;
-      if (r.total >= opts.schedules && r.open === 0) break;
+      if (r.total >= schedules && r.open === 0) break;
       if (Date.now() > deadline) throw new Error(`storm not finished in time: ${r.total} executions, ${r.open} open`);
       await new Promise((res) => setTimeout(res, 250));
     }

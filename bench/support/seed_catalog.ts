@@ -3,7 +3,7 @@
 // tags on most artifacts, cosign-style signature referrers, push/pull times spread over
 // ~83 days. Everything is generated server-side with generate_series; nothing crosses the wire.
 //
-// Shape of repository r (its id), artifact i in 0..M-1:
+// Repository r (its id) is named proj<ceil(r/2)>/repo-<r>; artifact i in 0..M-1:
 //   digest     sha256(r:i)
 //   pushed_at  now - ((r*7 + i*13) % 2000) hours - i seconds   (spread, few ties)
 //   pulled_at  pushed_at + 1 hour when i % 3 = 0, else never
@@ -27,7 +27,12 @@ export interface SeedResult {
   now: Date;
 }
 
-export const REPOSITORY_NAME_SQL = "'proj' || (g % 100) || '/repo-' || g";
+/**
+ * Repository g is `proj<ceil(g/2)>/repo-<g>`: two repositories per project (Harbor scopes a
+ * retention policy to one project; the midnight storm gives each of 10,000 policies its own
+ * project of 2 repositories, so 10,000 policies cover the 20,000 repositories once).
+ */
+export const REPOSITORY_NAME_SQL = "'proj' || ((g + 1) / 2) || '/repo-' || g";
 
 /** Seeds into the (fresh, migrated) database behind `pool`. Times are relative to `now`. */
 export async function seedCatalog(pool: pg.Pool, shape: CatalogShape, now = new Date()): Promise<SeedResult> {
