@@ -34,12 +34,13 @@ export interface EventsServer {
 
 export async function startEventsServer(
   t: AfterContext, pool: pg.Pool, databaseUrl: string, settings: Partial<Record<keyof ConfigInput, unknown>> = {},
+  opts: { ingestPool?: pg.Pool } = {},
 ): Promise<EventsServer> {
   const config = loadConfig({}, { databaseUrl, httpPort: 0, eventsToken: TOKEN, eventsFlushIntervalMs: 60_000, ...settings });
   const ctx = {
     config, pool, db: createKysely(pool), logger: createLogger("silent"), workerUtils: undefined as never,
   } satisfies AppContext;
-  const ingest = startIngest(ctx);
+  const ingest = startIngest({ ...ctx, pool: opts.ingestPool ?? pool });
   const http = await startHttp(ctx, [eventsRoute(ingest)]);
   let stopped = false;
   const stop = async () => {
@@ -162,4 +163,23 @@ export async function tags(pool: pg.Pool): Promise<TagRow[]> {
        from ebb.tags t join ebb.repositories rp on rp.id = t.repository_id order by 1, 2`,
   );
   return r.rows;
+}
+
+/** The same pool, recording the SQL of every pool.query (the ingest flushes with pool.query). */
+export function recordingPool(pool: pg.Pool): { pool: pg.Pool; statements: string[] } {
+  const statements: string[] = [];
+  const proxy = new Proxy(pool, {
+    get(target, prop) {
+      if (prop === "query") {
+        return (...args: unknown[]) => {
+          const first = args[0];
+          statements.push(typeof first === "string" ? first : String((first as { text?: string }).text));
+          return (target.query as (...a: unknown[]) => unknown)(...args);
+        };
+      }
+      const v = Reflect.get(target, prop, target);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+  return { pool: proxy, statements };
 }
