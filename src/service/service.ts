@@ -4,8 +4,10 @@ import { resolveDatabase } from "../db/database.js";
 import { createKysely } from "../db/kysely.js";
 import { migrate, WORKER_SCHEMA } from "../db/migrate.js";
 import { createPool } from "../db/pool.js";
+import { registerApiRoutes } from "../http/api_routes.js";
 import { registerMetricsRoute } from "../http/metrics_route.js";
 import { startHttp, type HttpRole } from "../http/server.js";
+import { registerExecutionMetrics } from "../metrics/execution_metrics.js";
 import { registerPoolMetrics } from "../metrics/pool_metrics.js";
 import type { Logger } from "../log/logger.js";
 import { startWorker, type WorkerRole } from "../worker/runner.js";
@@ -89,7 +91,8 @@ export async function startService(
     if (config.roles.includes("scheduler") || config.roles.includes("worker")) maintenance = startMaintenance(ctx);
     if (config.roles.includes("http")) {
       registerPoolMetrics(ctx);
-      http = await startHttp(ctx, [registerMetricsRoute]);
+      registerExecutionMetrics(ctx);
+      http = await startHttp(ctx, [registerMetricsRoute, registerApiRoutes]);
     }
   } catch (err) {
     await stop("start failed", 1);
