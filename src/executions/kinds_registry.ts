@@ -1,3 +1,5 @@
+import { syncKind } from "../registry/sync_kind.js";
+import { retentionKind } from "../retention/retention_kind.js";
 import type { ExecutionKind, KindMap } from "./kind.js";
 
 /**
@@ -5,7 +7,7 @@ import type { ExecutionKind, KindMap } from "./kind.js";
  * added here (their names exist in ebb.execution_kinds since migration 0003).
  */
 export function defaultKinds(): ExecutionKind[] {
-  return [];
+  return [retentionKind(), syncKind()];
 }
 
 /** The kinds a process runs: ebb's own plus extra ones (tests), refusing duplicate names. */

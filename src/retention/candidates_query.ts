@@ -1,0 +1,105 @@
+// The candidates of ONE repository, read in one set-based statement (never 10 per page), in
+// one REPEATABLE READ READ ONLY transaction together with the repository row, so the STALE
+// check and the candidates come from the same snapshot: a sync marking the repository stale
+// either happened before (we see stale and refuse) or after (we decided on a complete read).
+//
+// Push times: a candidate's pushed time is the max of the artifact's pushed_at and every tag's
+// pushed_at (the evaluator takes the max; tags.pushed_at is null when sync could not know it).
+// artifacts.pushed_at is the push event's time, or - for pushed_at_source = 'sync' - when a
+// sync first saw the artifact, which is never earlier than the real push. Consequences:
+//  - nDaysSinceLastPush on sync-only times keeps at least what the real times would keep
+//    (first-seen is younger): safe.
+//  - latestPushedK on artifacts first seen by the same sync ranks equal times by digest
+//    (deterministic, but not the real push order) - exactly what Harbor does after a
+//    migration. Feed push events (ingest) or import real push times for exact ordering.
+import type pg from "pg";
+import type { Candidate, CandidateTag } from "./candidate.js";
+
+export interface RepositoryState {
+  id: number;
+  registry_id: number;
+  name: string;
+  stale: boolean;
+  stale_reason: string | null;
+  deleted_at: Date | null;
+}
+
+export interface RepositoryRead {
+  repository: RepositoryState | undefined;
+  candidates: Candidate[];
+}
+
+interface CandidateRow {
+  digest: string;
+  media_type: string;
+  pushed_ms: number;
+  pulled_ms: number | null;
+  tag_names: string[] | null;
+  tag_pushed_ms: (number | null)[] | null;
+  tag_pulled_ms: (number | null)[] | null;
+  children: string[] | null;
+  subject: string | null;
+}
+
+// Grouped aggregates joined by hash on (digest): one pass over each table of the repository.
+// Indexes: artifacts primary key (repository_id, digest), tags_artifact_idx (repository_id,
+// digest), artifact_references primary key (repository_id, digest, kind, ref_digest).
+const CANDIDATES_SQL = `
+with t as (
+  select digest,
+         array_agg(name order by name) as tag_names,
+         array_agg((extract(epoch from pushed_at) * 1000)::float8 order by name) as tag_pushed_ms,
+         array_agg((extract(epoch from pulled_at) * 1000)::float8 order by name) as tag_pulled_ms
+    from ebb.tags where repository_id = $1 group by digest),
+c as (
+  select digest, array_agg(ref_digest order by ref_digest) as children
+    from ebb.artifact_references where repository_id = $1 and kind = 'index_child' group by digest),
+s as (
+  select digest, min(ref_digest) as subject
+    from ebb.artifact_references where repository_id = $1 and kind = 'subject' group by digest)
+select a.digest, a.media_type,
+       (extract(epoch from a.pushed_at) * 1000)::float8 as pushed_ms,
+       (extract(epoch from a.pulled_at) * 1000)::float8 as pulled_ms,
+       t.tag_names, t.tag_pushed_ms, t.tag_pulled_ms, c.children, s.subject
+  from ebb.artifacts a
+  left join t on t.digest = a.digest
+  left join c on c.digest = a.digest
+  left join s on s.digest = a.digest
+ where a.repository_id = $1
+ order by a.digest`;
+
+function toCandidate(r: CandidateRow): Candidate {
+  const tags: CandidateTag[] = (r.tag_names ?? []).map((name, i) => ({
+    name,
+    pushed_at: r.tag_pushed_ms?.[i] ?? null,
+    pulled_at: r.tag_pulled_ms?.[i] ?? null,
+  }));
+  const c: Candidate = { digest: r.digest, tags, pushed_at: r.pushed_ms, pulled_at: r.pulled_ms, media_type: r.media_type };
+  if (r.children) c.children = r.children;
+  if (r.subject) c.subject = r.subject;
+  return c;
+}
+
+export async function readRepositoryCandidates(pool: pg.Pool, repositoryId: number): Promise<RepositoryRead> {
+  const client = await pool.connect();
+  try {
+    await client.query("begin isolation level repeatable read read only");
+    const { rows: repo } = await client.query<RepositoryState>(
+      "select id, registry_id, name, stale, stale_reason, deleted_at from ebb.repositories where id = $1",
+      [repositoryId],
+    );
+    const repository = repo[0];
+    let candidates: Candidate[] = [];
+    if (repository && !repository.stale && repository.deleted_at === null) {
+      const { rows } = await client.query<CandidateRow>(CANDIDATES_SQL, [repositoryId]);
+      candidates = rows.map(toCandidate);
+    }
+    await client.query("commit");
+    return { repository, candidates };
+  } catch (err) {
+    await client.query("rollback").catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}

@@ -1,0 +1,147 @@
+// ebb.decisions: written once per artifact per execution in ONE batched insert per task,
+// then updated one row per registry call with what the registry said.
+import type pg from "pg";
+import type { Decision } from "./decision.js";
+
+export type DecisionOutcome = "none" | "dry_run" | "pending" | "deleted" | "already_deleted" | "failed" | "unsupported";
+
+export interface DecisionWrite {
+  executionId: number;
+  taskId: number;
+  repositoryId: number;
+  /** policy_rules.position of policy.rules[i] */
+  rulePositions: readonly number[];
+  dryRun: boolean;
+  mediaTypes: ReadonlyMap<string, string | null | undefined>;
+}
+
+/** What a decision leads to before any registry call. */
+export function initialOutcome(d: Decision, dryRun: boolean): DecisionOutcome {
+  if (d.action !== "delete" && d.action !== "untag") return "none";
+  return dryRun ? "dry_run" : "pending";
+}
+
+function isoOrNull(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+/**
+ * Insert every decision of a task in one statement. Rows already there (a re-run after a
+ * crash: decisions (execution_id, repository_id, digest) unique) are left as they are.
+ */
+export async function insertDecisions(pool: pg.Pool, w: DecisionWrite, decisions: readonly Decision[]): Promise<number> {
+  if (decisions.length === 0) return 0;
+  const { rowCount } = await pool.query(
+    `insert into ebb.decisions (execution_id, task_id, repository_id, repository, digest, tags, media_type, action,
+                                planned_action, untag_tags, reason, rule, role, pushed_at, pulled_at, outcome)
+     select $1, $2, $3, d.repository, d.digest, d.tags, d.media_type, d.action,
+            d.planned_action, d.untag_tags, d.reason, d.rule, d.role, d.pushed_at, d.pulled_at, d.outcome
+       from jsonb_to_recordset($4::jsonb) as d(repository text, digest text, tags text[], media_type text, action text,
+            planned_action text, untag_tags text[], reason text, rule smallint, role text, pushed_at timestamptz,
+            pulled_at timestamptz, outcome text)
+     on conflict (execution_id, repository_id, digest) do nothing`,
+    [
+      w.executionId, w.taskId, w.repositoryId,
+      JSON.stringify(decisions.map((d) => ({
+        repository: d.repository,
+        digest: d.digest,
+        tags: d.tags,
+        media_type: w.mediaTypes.get(d.digest) ?? null,
+        action: d.action,
+        planned_action: d.planned_action ?? null,
+        untag_tags: d.untag_tags ?? null,
+        reason: d.reason,
+        rule: d.rule === null ? null : (w.rulePositions[d.rule] ?? d.rule),
+        role: d.role,
+        pushed_at: isoOrNull(d.pushed_at),
+        pulled_at: isoOrNull(d.pulled_at),
+        outcome: initialOutcome(d, w.dryRun),
+      }))),
+    ],
+  );
+  return rowCount ?? 0;
+}
+
+export interface PendingCall {
+  id: number;
+  digest: string;
+  action: "delete" | "untag";
+  role: "candidate" | "index_child" | "referrer";
+  /** an index (has children in the decision's repository) */
+  is_index: boolean;
+  untag_tags: string[] | null;
+}
+
+/** The registry calls a task still has to make (decisions_task_pending_idx). */
+export async function pendingCalls(pool: pg.Pool, taskId: number): Promise<PendingCall[]> {
+  const { rows } = await pool.query<PendingCall>(
+    `select d.id, d.digest, d.action, d.role, d.untag_tags,
+            exists (select 1 from ebb.artifact_references x
+                     where x.repository_id = d.repository_id and x.digest = d.digest and x.kind = 'index_child') as is_index
+       from ebb.decisions d where d.task_id = $1 and d.outcome = 'pending'
+      order by d.digest`,
+    [taskId],
+  );
+  return rows;
+}
+
+/** Does this task already have decision rows (a re-run after a crash or a retry)? */
+export async function hasDecisions(pool: pg.Pool, executionId: number, repositoryId: number): Promise<boolean> {
+  // decisions (execution_id, repository_id, digest) unique
+  const { rowCount } = await pool.query(
+    "select 1 from ebb.decisions where execution_id = $1 and repository_id = $2 limit 1",
+    [executionId, repositoryId],
+  );
+  return (rowCount ?? 0) > 0;
+}
+
+/**
+ * Record the registry's answer on the decision; for a manifest that is gone (deleted now or
+ * before) remove it from the catalog in the same statement (tags and references cascade).
+ */
+export async function recordOutcome(
+  pool: pg.Pool, decisionId: number, outcome: "deleted" | "already_deleted" | "failed" | "unsupported", error: string | null,
+): Promise<void> {
+  await pool.query(
+    `with d as (
+       update ebb.decisions set outcome = $2, error = $3, acted_at = now()
+        where id = $1 and outcome = 'pending'
+       returning repository_id, digest)
+     delete from ebb.artifacts a using d
+      where $2 in ('deleted', 'already_deleted') and a.repository_id = d.repository_id and a.digest = d.digest`,
+    [decisionId, outcome, error],
+  );
+}
+
+export interface TaskDecisionCounts {
+  total: number;
+  retained: number;
+  deleted: number;
+  errors: number;
+  dry_run: number;
+  pending: number;
+  unsupported: number;
+  failed: number;
+}
+
+/**
+ * Counts of a task from its decision rows (so a re-run counts the same): retained = retain,
+ * protected and untag (the manifest stays); deleted = deleted or already gone (in a dry run:
+ * would be deleted, as Harbor counts a dry run);
+ * errors = failed registry calls and undecidable artifacts.
+ */
+export async function countTaskDecisions(pool: pg.Pool, taskId: number): Promise<TaskDecisionCounts> {
+  const { rows } = await pool.query<TaskDecisionCounts>(
+    `select count(*)::int as total,
+            count(*) filter (where action in ('retain', 'protected', 'untag'))::int as retained,
+            count(*) filter (where action = 'delete' and outcome in ('deleted', 'already_deleted', 'dry_run'))::int as deleted,
+            count(*) filter (where outcome = 'failed' or action = 'error')::int as errors,
+            count(*) filter (where outcome = 'dry_run')::int as dry_run,
+            count(*) filter (where outcome = 'pending')::int as pending,
+            count(*) filter (where outcome = 'unsupported')::int as unsupported,
+            count(*) filter (where outcome = 'failed')::int as failed
+       from ebb.decisions where task_id = $1`,
+    [taskId],
+  );
+  return rows[0]!;
+}

@@ -1,0 +1,85 @@
+// The 'retention' execution kind: target_id = ebb.policies.id.
+//   planTasks: snapshot the policy (retention_run.ts), then the policy registry's repositories
+//              (not deleted) that are in scope and selected by at least one enabled rule, in
+//              batches, one task each (key = repository name, group = the registry, so at most
+//              taskGroupConcurrency repositories of one registry are worked on at once).
+//              Repositories no rule selects get no task: they are never touched.
+//   runTask:   repository_task.ts.
+import type pg from "pg";
+import type { ExecutionKind, TaskSpec } from "../executions/kind.js";
+import { PermanentTaskError } from "../executions/kind.js";
+import { createRegistryClient, readRegistryRecord, RegistryConfigError } from "../registry/client_factory.js";
+import type { RegistryClient } from "../registry/client.js";
+import { scopeOf } from "./compiled_policy.js";
+import { runRepositoryTask } from "./repository_task.js";
+import { ensureRetentionRun, loadRetentionRun } from "./retention_run.js";
+
+export interface RetentionKindOptions {
+  /** repositories per planning batch (default 500) */
+  batchSize?: number;
+  /** registry DELETE calls in flight at once per repository task (default 4) */
+  deleteConcurrency?: number;
+  /** environment holding credentials named by registries.credentials_ref (default process.env) */
+  env?: NodeJS.ProcessEnv;
+}
+
+async function* repositoryPages(pool: pg.Pool, registryId: number, batch: number): AsyncGenerator<{ id: number; name: string }[]> {
+  let after = "";
+  for (;;) {
+    // repositories (registry_id, name) unique: keyset pages in name order
+    const { rows } = await pool.query<{ id: number; name: string }>(
+      `select id, name from ebb.repositories
+        where registry_id = $1 and deleted_at is null and name > $2
+        order by name limit $3`,
+      [registryId, after, batch],
+    );
+    if (rows.length === 0) return;
+    yield rows;
+    after = rows[rows.length - 1]!.name;
+    if (rows.length < batch) return;
+  }
+}
+
+export function retentionKind(opts: RetentionKindOptions = {}): ExecutionKind {
+  const batchSize = opts.batchSize ?? 500;
+  const deleteConcurrency = opts.deleteConcurrency ?? 4;
+  return {
+    name: "retention",
+    async *planTasks(ctx, execution) {
+      const run = await ensureRetentionRun(ctx.pool, execution);
+      for await (const page of repositoryPages(ctx.pool, run.registryId, batchSize)) {
+        const batch: TaskSpec[] = [];
+        for (const repo of page) {
+          const scope = scopeOf(run.compiled, repo.name);
+          if (!scope.inScope || scope.rules.length === 0) continue;
+          batch.push({ key: repo.name, group: `registry:${run.registryId}`, payload: { repositoryId: repo.id } });
+        }
+        if (batch.length > 0) yield batch;
+      }
+    },
+    async runTask(ctx, task, control) {
+      const run = await loadRetentionRun(ctx.pool, task.executionId);
+      const repositoryId = Number(task.payload["repositoryId"]);
+      if (!Number.isSafeInteger(repositoryId)) throw new PermanentTaskError(`task ${task.id} has no repositoryId in its payload`);
+      let client: RegistryClient | undefined;
+      try {
+        await runRepositoryTask({
+          pool: ctx.pool, run, taskId: task.id, repositoryId, repositoryName: task.key, control, deleteConcurrency,
+          openRegistry: async () => {
+            const record = await readRegistryRecord(ctx.pool, run.registryId);
+            if (!record) throw new PermanentTaskError(`registry ${run.registryId} does not exist`);
+            try {
+              client = createRegistryClient(record, { env: opts.env, logger: ctx.logger.child({ component: "registry", registry: record.name }) });
+            } catch (err) {
+              if (err instanceof RegistryConfigError) throw new PermanentTaskError(err.message);
+              throw err;
+            }
+            return client;
+          },
+        });
+      } finally {
+        await client?.close().catch(() => {});
+      }
+    },
+  };
+}

@@ -1,0 +1,90 @@
+// The policy snapshot of one retention execution (ebb.retention_runs): written once when the
+// execution is planned, read by every task of it, so all repositories of one execution are
+// decided with the same rules and the same "now" even if the policy is edited meanwhile.
+import type pg from "pg";
+import { PermanentTaskError, type Execution } from "../executions/kind.js";
+import { compilePolicy, type CompiledPolicy } from "./compiled_policy.js";
+import { PolicyValidationError } from "./policy_error.js";
+import { parsePolicy, type Policy } from "./policy_schema.js";
+import { readStoredPolicy } from "./policy_store.js";
+
+export interface RetentionRun {
+  executionId: number;
+  policyId: number;
+  policyName: string;
+  registryId: number;
+  policy: Policy;
+  compiled: CompiledPolicy;
+  rulePositions: number[];
+  dryRun: boolean;
+  evaluatedAt: Date;
+}
+
+interface RunRow {
+  execution_id: number;
+  policy_id: number;
+  policy_name: string;
+  registry_id: number;
+  policy: unknown;
+  rule_positions: number[];
+  dry_run: boolean;
+  evaluated_at: Date;
+}
+
+function fromRow(row: RunRow): RetentionRun {
+  let policy: Policy;
+  try {
+    policy = parsePolicy(row.policy);
+  } catch (err) {
+    if (err instanceof PolicyValidationError) throw new PermanentTaskError(`policy ${row.policy_name}: ${err.message}`);
+    throw err;
+  }
+  return {
+    executionId: row.execution_id, policyId: row.policy_id, policyName: row.policy_name, registryId: row.registry_id,
+    policy, compiled: compilePolicy(policy), rulePositions: row.rule_positions, dryRun: row.dry_run, evaluatedAt: row.evaluated_at,
+  };
+}
+
+const SELECT_RUN = `select execution_id, policy_id, policy_name, registry_id, policy, rule_positions, dry_run, evaluated_at
+                      from ebb.retention_runs where execution_id = $1`;
+
+/**
+ * The run of a retention execution, created from the policy on first call (planning). A
+ * missing or invalid policy is a PermanentTaskError: the execution fails, nothing is deleted.
+ */
+export async function ensureRetentionRun(pool: pg.Pool, execution: Execution): Promise<RetentionRun> {
+  const existing = await pool.query<RunRow>(SELECT_RUN, [execution.id]);
+  if (existing.rows[0]) return fromRow(existing.rows[0]);
+  const stored = await readStoredPolicy(pool, execution.targetId);
+  if (!stored) throw new PermanentTaskError(`policy ${execution.targetId} does not exist (deleted?)`);
+  try {
+    parsePolicy(stored.json);
+  } catch (err) {
+    if (err instanceof PolicyValidationError) throw new PermanentTaskError(`policy ${stored.row.name}: ${err.message}`);
+    throw err;
+  }
+  await pool.query(
+    `insert into ebb.retention_runs (execution_id, policy_id, policy_name, registry_id, policy, rule_positions, dry_run, evaluated_at)
+     values ($1, $2, $3, $4, $5, $6, $7, $8)
+     on conflict (execution_id) do nothing`,
+    [execution.id, stored.row.id, stored.row.name, stored.row.registry_id, JSON.stringify(stored.json),
+     stored.rulePositions, execution.dryRun || stored.row.dry_run, execution.fireTime],
+  );
+  const { rows } = await pool.query<RunRow>(SELECT_RUN, [execution.id]);
+  return fromRow(rows[0]!);
+}
+
+const cache = new Map<number, RetentionRun>();
+const CACHE_SIZE = 32;
+
+/** The run of an execution (cached per process: many tasks of one execution share it). */
+export async function loadRetentionRun(pool: pg.Pool, executionId: number): Promise<RetentionRun> {
+  const hit = cache.get(executionId);
+  if (hit) return hit;
+  const { rows } = await pool.query<RunRow>(SELECT_RUN, [executionId]);
+  if (!rows[0]) throw new PermanentTaskError(`execution ${executionId} has no retention run (it was not planned as a retention execution)`);
+  const run = fromRow(rows[0]);
+  if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
+  cache.set(executionId, run);
+  return run;
+}
