@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { after } from "node:test";
 import { fileURLToPath } from "node:url";
 
 export const EBB_BIN = fileURLToPath(new URL("../../bin/ebb.mjs", import.meta.url));
@@ -13,12 +14,26 @@ export interface EbbProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+// Every process a test file starts is killed when the file ends, passed or failed: a child
+// left running would keep the test file (and the whole run) from ever finishing.
+const running = new Set<ChildProcess>();
+after(() => {
+  for (const child of running) child.kill("SIGKILL");
+});
+
 /** Run `ebb <args>` as a real child process with JSON logs on stderr. */
 export function spawnEbb(args: string[], env: NodeJS.ProcessEnv = {}): EbbProcess {
-  const child = spawn(process.execPath, [EBB_BIN, ...args], {
+  return spawnNode([EBB_BIN, ...args], env);
+}
+
+/** Run a node program (with node flags) as an ebb process: JSON logs parsed from stderr. */
+export function spawnNode(argv: string[], env: NodeJS.ProcessEnv = {}): EbbProcess {
+  const child = spawn(process.execPath, argv, {
     env: { ...process.env, EBB_LOG_FORMAT: "json", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  running.add(child);
+  child.on("exit", () => running.delete(child));
   const logs: Record<string, unknown>[] = [];
   let err = "";
   let buf = "";
@@ -50,9 +65,9 @@ export function spawnEbb(args: string[], env: NodeJS.ProcessEnv = {}): EbbProces
       const found = logs.find(pred);
       if (found) return Promise.resolve(found);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no matching log line in ${timeoutMs} ms; stderr:\n${err}`)), timeoutMs);
+        const timer = setTimeout(() => reject(new Error(`no matching log line in ${timeoutMs} ms; stderr:\n${err.slice(-4000)}`)), timeoutMs);
         waiters.push({ pred, resolve: (l) => { clearTimeout(timer); resolve(l); } });
-        void exited.then(({ code }) => { clearTimeout(timer); reject(new Error(`ebb exited (${code}) first; stderr:\n${err}`)); });
+        void exited.then(({ code }) => { clearTimeout(timer); reject(new Error(`ebb exited (${code}) first; stderr:\n${err.slice(-4000)}`)); });
       });
     },
   };

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawnNode, type EbbProcess } from "./ebb_process.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import type pg from "pg";
@@ -74,53 +74,9 @@ export const testSleepKind: ExecutionKind = {
 
 const ENTRY = fileURLToPath(new URL("./ebb_with_test_kinds.ts", import.meta.url));
 
-export interface TestEbb {
-  child: ChildProcess;
-  logs: Record<string, unknown>[];
-  stderr(): string;
-  waitForLog(pred: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
+export type TestEbb = EbbProcess;
 
 /** A real ebb process (`ebb start` with the test kind registered), configured by env vars. */
 export function spawnTestEbb(env: NodeJS.ProcessEnv): TestEbb {
-  const child = spawn(process.execPath, ["--import", "tsx", ENTRY], {
-    env: { ...process.env, EBB_LOG_FORMAT: "json", EBB_ROLES: "scheduler,worker", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const logs: Record<string, unknown>[] = [];
-  let err = "";
-  let buf = "";
-  const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
-  child.stderr!.on("data", (chunk: Buffer) => {
-    err += chunk.toString();
-    buf += chunk.toString();
-    let nl;
-    while ((nl = buf.indexOf("\n")) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      try {
-        const parsed = JSON.parse(line) as Record<string, unknown>;
-        logs.push(parsed);
-        for (const w of [...waiters]) if (w.pred(parsed)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(parsed); }
-      } catch { /* not a log line */ }
-    }
-  });
-  child.stdout!.resume();
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on("exit", (code, signal) => resolve({ code, signal })),
-  );
-  return {
-    child, logs, exited,
-    stderr: () => err,
-    waitForLog(pred, timeoutMs = 30_000) {
-      const found = logs.find(pred);
-      if (found) return Promise.resolve(found);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no matching log line in ${timeoutMs} ms; stderr:\n${err.slice(-4000)}`)), timeoutMs);
-        waiters.push({ pred, resolve: (l) => { clearTimeout(timer); resolve(l); } });
-        void exited.then(({ code }) => { clearTimeout(timer); reject(new Error(`ebb exited (${code}) first; stderr:\n${err.slice(-4000)}`)); });
-      });
-    },
-  };
+  return spawnNode(["--import", "tsx", ENTRY], { EBB_ROLES: "scheduler,worker", ...env });
 }
