@@ -14,6 +14,7 @@ import { mib, startMemorySampler, type MemoryPeaks } from "../support/memory_sam
 import { fmtCount, fmtRate, fmtRatio, fmtSeconds } from "../support/report.js";
 import { compiledBenchPolicy } from "./bench_policy.js";
 import { readCandidatesPaged, readCandidatesSetBased, type ReadResult } from "./candidate_readers.js";
+import { runRetentionExecution, type ExecutionResult } from "./retention_execution.js";
 
 const CONCURRENCY = 4; // ebb's default worker concurrency; the peer gets the same
 const REPOSITORY_PAGE = 1000;
@@ -115,6 +116,17 @@ export const evaluateBenchmark: Benchmark = {
       ctx.log(`Harbor-style 10 per page over ${shape.repositories} repositories ...`);
       const peer = await runVariant("peer: Harbor-style, 10 candidates per page", pool, readCandidatesPaged, shape.repositories, now);
 
+      await pool.end();
+      // end to end: the retention execution (dry run) by a real ebb worker process, decision rows written
+      let e2e: ExecutionResult | Error;
+      try {
+        ctx.log(`retention execution (dry run) over ${shape.repositories} repositories by one ebb worker process ...`);
+        e2e = await runRetentionExecution(db, { poolSize: 10, workerConcurrency: CONCURRENCY, timeoutMs: (full ? 3 : 2) * 60_000, log: ctx.log });
+      } catch (err) {
+        e2e = err as Error;
+        ctx.log(`retention execution FAILED: ${e2e.message}`);
+      }
+
       const rate = (r: VariantResult) => r.artifacts / r.seconds;
       const row = (r: VariantResult, ratio: string) => [
         r.label,
@@ -141,13 +153,36 @@ export const evaluateBenchmark: Benchmark = {
         {
           title: `evaluate: ${fmtCount(shape.repositories * shape.artifactsPerRepository)} artifacts in ${fmtCount(shape.repositories)} repositories, dry run (read + pure evaluation)`,
           head: ["reader", "repositories", "artifacts", "queries", "time s", "artifacts/s", "delete / retain / error", "peak RSS", "peak heap", "vs peer"],
-          rows: [row(small, ""), row(ebb, fmtRatio(rate(ebb) / rate(peer))), row(peer, "1.00x")],
-          notes,
+          rows: [
+            row(small, ""),
+            row(ebb, fmtRatio(rate(ebb) / rate(peer))),
+            row(peer, "1.00x"),
+            e2e instanceof Error
+              ? ["ebb retention execution, dry run, end to end", "", "", "", "", "", `FAILED: ${e2e.message.split("\n")[0]}`, "", "", ""]
+              : [
+                  `ebb retention execution, dry run, end to end (1 worker process, decision rows written)${e2e.finished ? "" : ` - NOT FINISHED after ${fmtSeconds(e2e.seconds)} s: progress so far`}`,
+                  e2e.finished ? `${fmtCount(e2e.tasks)} tasks` : Object.entries(e2e.taskStatus).map(([k, v]) => `${k} ${fmtCount(v)}`).join(", "),
+                  fmtCount(e2e.artifacts),
+                  "",
+                  fmtSeconds(e2e.seconds),
+                  fmtRate(e2e.artifacts / e2e.seconds),
+                  `${fmtCount(e2e.deleteDecisions)} delete of ${fmtCount(e2e.decisions)} decision rows`,
+                  `${mib(e2e.peakRss)} (worker)`,
+                  "",
+                  fmtRatio(e2e.artifacts / e2e.seconds / rate(peer)),
+                ],
+          ],
+          notes: [
+            ...notes,
+            e2e instanceof Error
+              ? "the end-to-end retention execution failed (see the row)."
+              : `end to end: execution ${e2e.status}${e2e.error ? ` (${e2e.error})` : ""}, tasks ${Object.entries(e2e.taskStatus).map(([k, v]) => `${k} ${fmtCount(v)}`).join(", ")}; peak connections of the worker ${e2e.connections.ebbTotal} (pool 10); time = execution created -> ended (database clock)${full ? `; target 60 s: ${e2e.seconds < TARGET_SECONDS ? "met" : "MISSED"}` : ""}.`,
+          ],
         },
       ];
       return tables;
     } finally {
-      await pool.end();
+      if (!pool.ended) await pool.end();
     }
   },
 };

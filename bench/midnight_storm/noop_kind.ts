@@ -11,9 +11,12 @@ export const TASKS_PER_EXECUTION = 2;
 export const benchNoopKind: ExecutionKind = {
   name: NOOP_KIND,
   async *planTasks(_ctx, execution) {
-    // the same shape as retention: one task per repository, grouped by registry
+    // the same shape as retention: one task per repository; BENCH_NOOP_GROUP set = grouped by
+    // registry as retention does (per-group concurrency through named queues)
+    const group = process.env.BENCH_NOOP_GROUP ? { group: "registry:1" } : {};
     yield Array.from({ length: TASKS_PER_EXECUTION }, (_, k) => ({
       key: `proj${execution.targetId}/repo-${(execution.targetId - 1) * TASKS_PER_EXECUTION + k + 1}`,
+      ...group,
     }));
   },
   async runTask(_ctx, _task, control) {
