@@ -49,7 +49,7 @@ export const midnightStormBenchmark: Benchmark = {
           poolSize: POOL_SIZE,
           workerConcurrency: CONCURRENCY,
           leadSeconds: lead,
-          timeoutMs: 15 * 60_000,
+          timeoutMs: 5 * 60_000,
           log: ctx.log,
         });
         ctx.log(`framework, ${processes} process(es): ${fmtSeconds(r.seconds)} s, ${fmtRate(r.jobsPerSecond)} jobs/s, peak ebb connections ${r.connections.ebbTotal}/${r.configuredConnections}`);
