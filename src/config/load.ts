@@ -26,7 +26,7 @@ export function loadConfig(
     const key = String(issue.path[0] ?? "");
     const s = SETTINGS[key as keyof ConfigInput];
     const name = s ? `${s.env} (${s.flag.split(" ")[0]})` : key || "configuration";
-    const value = key in raw ? ` (got ${JSON.stringify(key === "databaseUrl" ? "<redacted>" : raw[key])})` : "";
+    const value = key in raw ? ` (got ${JSON.stringify(s?.secret ? "<redacted>" : raw[key])})` : "";
     return `${name}: ${issue.message}${value}`;
   });
   throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);

@@ -91,8 +91,8 @@ export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 
 /** Where each setting comes from: env var and CLI flag, with a one-line description. */
-export const SETTINGS: Record<keyof ConfigInput, { env: string; flag: string; doc: string }> = {
-  databaseUrl: { env: "DATABASE_URL", flag: "--database-url <url>", doc: "PostgreSQL URL; unset = embedded PostgreSQL in dataDir" },
+export const SETTINGS: Record<keyof ConfigInput, { env: string; flag: string; doc: string; secret?: true }> = {
+  databaseUrl: { env: "DATABASE_URL", flag: "--database-url <url>", doc: "PostgreSQL URL; unset = embedded PostgreSQL in dataDir", secret: true },
   dataDir: { env: "EBB_DATA_DIR", flag: "--data-dir <dir>", doc: "embedded PostgreSQL data directory (default .ebb)" },
   embeddedPort: { env: "EBB_EMBEDDED_PORT", flag: "--embedded-port <port>", doc: "port of the embedded PostgreSQL (default 54329)" },
   poolSize: { env: "EBB_POOL_SIZE", flag: "--pool-size <n>", doc: "connections in the one pg.Pool of this process, LISTEN included (default 10)" },
@@ -111,7 +111,7 @@ export const SETTINGS: Record<keyof ConfigInput, { env: string; flag: string; do
   stopCheckIntervalMs: { env: "EBB_STOP_CHECK_INTERVAL_MS", flag: "--stop-check-interval-ms <ms>", doc: "how often a running task asks whether its execution must stop (default 1000)" },
   historyKeepLast: { env: "EBB_HISTORY_KEEP_LAST", flag: "--history-keep-last <n>", doc: "executions kept per policy/target whatever their age (default 50)" },
   historyKeepDays: { env: "EBB_HISTORY_KEEP_DAYS", flag: "--history-keep-days <n>", doc: "executions younger than this are kept whatever their number (default 30)" },
-  eventsToken: { env: "EBB_EVENTS_TOKEN", flag: "--events-token <token>", doc: "bearer token registries must send to POST /events; unset = every event is refused (401)" },
+  eventsToken: { env: "EBB_EVENTS_TOKEN", flag: "--events-token <token>", doc: "bearer token registries must send to POST /events; unset = every event is refused (401)", secret: true },
   eventsBodyLimitBytes: { env: "EBB_EVENTS_BODY_LIMIT_BYTES", flag: "--events-body-limit-bytes <n>", doc: "largest notification envelope accepted, larger = 413 (default 1048576)" },
   eventsFlushIntervalMs: { env: "EBB_EVENTS_FLUSH_INTERVAL_MS", flag: "--events-flush-interval-ms <ms>", doc: "how often coalesced pulls are written to the catalog (default 1000)" },
   eventsFlushBatch: { env: "EBB_EVENTS_FLUSH_BATCH", flag: "--events-flush-batch <n>", doc: "flush early once this many distinct pulls are buffered (default 5000)" },

@@ -5,9 +5,12 @@ import { createKysely } from "../db/kysely.js";
 import { migrate, WORKER_SCHEMA } from "../db/migrate.js";
 import { createPool } from "../db/pool.js";
 import { registerApiRoutes } from "../http/api_routes.js";
+import { eventsRoute } from "../http/events_route.js";
+import { startIngest, type Ingest } from "../ingest/ingest.js";
 import { registerMetricsRoute } from "../http/metrics_route.js";
 import { startHttp, type HttpRole } from "../http/server.js";
 import { registerExecutionMetrics } from "../metrics/execution_metrics.js";
+import { registerIngestMetrics } from "../metrics/ingest_metrics.js";
 import { registerPoolMetrics } from "../metrics/pool_metrics.js";
 import type { Logger } from "../log/logger.js";
 import { startWorker, type WorkerRole } from "../worker/runner.js";
@@ -65,11 +68,14 @@ export async function startService(
   let http: HttpRole | undefined;
   let scheduler: SchedulerRole | undefined;
   let maintenance: Maintenance | undefined;
+  let ingest: Ingest | undefined;
 
   const stop = (reason: string, exitCode = 0): Promise<number> => {
     stopping ??= (async () => {
       logger.info({ reason }, "stopping");
       await http?.stop().catch((err) => logger.error({ err }, "http stop failed"));
+      // buffered pulls are written while the pool is still open
+      await ingest?.stop().catch((err) => logger.error({ err }, "ingest stop failed"));
       await scheduler?.stop().catch((err) => logger.error({ err }, "scheduler stop failed"));
       await maintenance?.stop().catch((err) => logger.error({ err }, "maintenance stop failed"));
       await worker?.stop(config.shutdownTimeoutMs).catch((err) => logger.error({ err }, "worker stop failed"));
@@ -92,7 +98,9 @@ export async function startService(
     if (config.roles.includes("http")) {
       registerPoolMetrics(ctx);
       registerExecutionMetrics(ctx);
-      http = await startHttp(ctx, [registerMetricsRoute, registerApiRoutes]);
+      ingest = startIngest(ctx);
+      registerIngestMetrics(ingest.counters, ingest.bufferedPulls);
+      http = await startHttp(ctx, [registerMetricsRoute, registerApiRoutes, eventsRoute(ingest)]);
     }
   } catch (err) {
     await stop("start failed", 1);
