@@ -3,6 +3,7 @@ import { ConfigError } from "../config/load.js";
 import { MigrationError } from "../db/migrate.js";
 import { registerEvaluate } from "./commands/evaluate.js";
 import { registerMigrate } from "./commands/migrate.js";
+import { registerPolicy } from "./commands/policy.js";
 import { registerOperatorCommands } from "./operator_commands.js";
 import { registerStart } from "./commands/start.js";
 import { EXIT, UsageError } from "./exit_codes.js";
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
   registerMigrate(program);
   registerStart(program);
   registerEvaluate(program);
+  registerPolicy(program);
   registerOperatorCommands(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
