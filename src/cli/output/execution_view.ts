@@ -20,7 +20,7 @@ export function renderExecutionList(items: ExecutionItem[]): string {
     items.map((e): Cell[] => [
       e.id, e.kind, target(e), e.trigger, e.stop_requested && e.status === "running" ? "running (stopping)" : e.status,
       e.dry_run, formatTime(e.started_at ?? e.created_at), formatDuration(e.duration_seconds), tasksCell(e),
-      e.total, e.retained, e.deleted, e.errors,
+      e.total, e.retained, e.dry_run ? `${e.deleted} (dry run)` : e.deleted, e.errors,
     ]),
   );
 }
@@ -28,20 +28,21 @@ export function renderExecutionList(items: ExecutionItem[]): string {
 export function renderExecutionDetail(d: ExecutionDetail): string {
   const e = d.execution;
   const out: string[] = [];
+  const dryRun = e.dry_run || d.retention?.dry_run === true;
   const pairs: [string, Cell][] = [
     ["execution", e.id],
     ["kind", e.kind],
     [e.kind === "retention" ? "policy" : e.kind === "sync" ? "registry" : "target", `${target(e)} (id ${e.target_id})`],
     ["trigger", e.schedule_id !== null ? `${e.trigger} (schedule ${e.schedule_id})` : e.trigger],
     ["status", e.status],
-    ["dry run", e.dry_run || d.retention?.dry_run === true],
+    ["dry run", dryRun],
     ["stop requested", e.stop_requested],
     ["fire time", formatTime(e.fire_time)],
     ["started", formatTime(e.started_at)],
     ["ended", formatTime(e.ended_at)],
     ["duration", formatDuration(e.duration_seconds)],
     ["tasks", `${e.tasks} (${Object.entries(d.task_counts).filter(([, n]) => n > 0).map(([s, n]) => `${n} ${s}`).join(", ") || "none"})${e.planned ? "" : ", still planning"}`],
-    ["artifacts", `${e.total} total, ${e.retained} retained, ${e.deleted} deleted, ${e.errors} errors`],
+    ["artifacts", `${e.total} total, ${e.retained} retained, ${e.deleted} ${dryRun ? "would be deleted (dry run)" : "deleted"}, ${e.errors} errors`],
   ];
   if (e.error) pairs.push(["error", e.error]);
   out.push(renderRecord(pairs, { maxCell: 200 }));
