@@ -2,6 +2,9 @@
 // (flags, arguments, unknown policies/executions/registries, bad configuration).
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { runEbb } from "../support/ebb_process.js";
 import { freshDatabase } from "../support/db.js";
 import { seedHistory } from "./support/history_seed.js";
@@ -11,6 +14,11 @@ test("wrong flags, arguments and names: exit 2 and a message naming the problem"
   const db = await freshDatabase(t);
   await seedHistory(db.pool);
   const env = { DATABASE_URL: db.url };
+  const dir = await mkdtemp(join(tmpdir(), "ebb-usage-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, "not_json.json"), "{ nope");
+  await writeFile(join(dir, "negative.json"), JSON.stringify({ name: "neg", rules: [{ template: "latestPushedK", params: { latestPushedK: -1 } }] }));
+  await writeFile(join(dir, "unknown_template.json"), JSON.stringify({ name: "t", rules: [{ template: "latestPushed", params: {} }] }));
   const cases: [string[], RegExp][] = [
     [["run", "no-such-policy"], /policy no-such-policy: no such policy/],
     [["run"], /missing required argument 'policy'/],
@@ -22,6 +30,11 @@ test("wrong flags, arguments and names: exit 2 and a message naming the problem"
     [["executions", "show", "abc"], /must be an execution id/],
     [["executions", "show", "424242"], /execution 424242: no such execution/],
     [["sync", "nowhere"], /registry nowhere: no such registry/],
+    [["policy", "create", "--file", join(dir, "missing.json"), "--registry", "local"], /--file .*missing\.json: cannot read: ENOENT/],
+    [["policy", "create", "--file", join(dir, "not_json.json"), "--registry", "local"], /--file .*not_json\.json: not valid JSON/],
+    [["policy", "create", "--file", join(dir, "negative.json"), "--registry", "local"], /rules\[0\]\.params\.latestPushedK: is less than zero/],
+    [["policy", "create", "--file", join(dir, "unknown_template.json"), "--registry", "local"], /rules\[0\]\.template/],
+    [["policy", "create", "--file", join(dir, "negative.json")], /required option '--registry <name>' not specified/],
     [["status", "--database-url", "mysql://x"], /DATABASE_URL \(--database-url\): must be a postgres:\/\/ URL/],
   ];
   for (const [args, message] of cases) {
