@@ -91,6 +91,28 @@ test("executions list/show, stop, status and run without a worker", async (t) =>
     assert.match(missing.stderr, /execution 999999: no such execution/);
   });
 
+  await t.test("stop --wait: follows the execution until the worker (here: SQL) has stopped it", async () => {
+    const [{ id }] = (await db.pool.query(
+      "insert into ebb.executions (kind, target_id, trigger, status, planned, started_at) values ('retention', $1, 'manual', 'running', true, now()) returning id",
+      [seeded.policyId])).rows;
+    await db.pool.query("insert into ebb.tasks (execution_id, key, status, started_at) values ($1, 'team/app', 'running', now())", [id]);
+    await db.pool.query("update ebb.worker_heartbeats set last_seen_at = now() where pool_id = 'pool-alive'");
+    const waiting = ebb("stop", String(id), "--wait", "--json");
+    // what a worker does at its next checkpoint: the task ends stopped, then the execution
+    const deadline = Date.now() + 10_000;
+    while (!(await db.pool.query("select stop_requested from ebb.executions where id = $1", [id])).rows[0].stop_requested) {
+      assert.ok(Date.now() < deadline, "stop was never requested");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await db.pool.query("update ebb.tasks set status = 'stopped', ended_at = now(), error = 'stop requested' where execution_id = $1", [id]);
+    await db.pool.query("update ebb.executions set status = 'stopped', ended_at = now() where id = $1", [id]);
+    const r = await waiting;
+    assert.equal(r.code, 0, r.stderr);
+    const detail = JSON.parse(r.stdout);
+    assert.equal(detail.execution.status, "stopped");
+    assert.deepEqual(detail.tasks.map((x: any) => x.error), ["stop requested"]);
+  });
+
   await t.test("run: prints the id of a manual execution; --wait with no worker says so and exits 1", async () => {
     const r = await ebb("run", "keep-recent", "--dry-run");
     assert.equal(r.code, 0, r.stderr);
