@@ -41,17 +41,26 @@ function snapshotSql(workerAliveMs: number): string {
     select e.kind, t.status, count(*)::int as count
       from ebb.executions e join ebb.tasks t on t.execution_id = e.id
      where e.status in ('pending', 'running') group by e.kind, t.status;
-    -- decisions of the last 24 hours' executions (decisions_execution_action_idx, index-only)
+    -- decisions other than retain (retained counts are in ebb_execution_artifacts) of the last
+    -- 24 hours' executions: decisions_execution_action_idx, an index-only range per action
     select d.action, d.outcome, count(*)::int8 as count
       from ebb.decisions d
      where d.execution_id in (select id from ebb.executions where created_at > now() - interval '24 hours')
+       and d.action in ('delete', 'untag', 'protected', 'error')
      group by d.action, d.outcome;
-    -- artifact counts of the last 24 hours' executions (live sums for open ones)
-    select s.kind, sum(s.total)::int8 as total, sum(s.retained)::int8 as retained,
-           sum(s.deleted)::int8 as deleted, sum(s.errors)::int8 as errors
-      from ebb.execution_summary s
-     where s.id in (select id from ebb.executions where created_at > now() - interval '24 hours')
-     group by s.kind;
+    -- artifact counts of the last 24 hours' executions: the aggregates written when an
+    -- execution ends, live task sums (execution_summary) for the open ones only
+    select kind, sum(total)::int8 as total, sum(retained)::int8 as retained,
+           sum(deleted)::int8 as deleted, sum(errors)::int8 as errors
+      from (select kind, coalesce(total, 0) as total, coalesce(retained, 0) as retained,
+                   coalesce(deleted, 0) as deleted, coalesce(errors, 0) as errors
+              from ebb.executions
+             where created_at > now() - interval '24 hours' and status not in ('pending', 'running')
+            union all
+            select s.kind, s.total, s.retained, s.deleted, s.errors
+              from ebb.execution_summary s
+             where s.id in (select id from ebb.executions where status in ('pending', 'running'))) x
+     group by kind;
     -- schedules (one row per policy/sync target); due part served by schedules_due_idx
     select count(*) filter (where enabled and invalid_reason is null)::int as enabled,
            count(*) filter (where not enabled)::int as disabled,
@@ -128,7 +137,7 @@ export function registerExecutionMetrics(ctx: AppContext): void {
   });
   new Gauge({
     name: "ebb_retention_decisions",
-    help: "retention decisions of executions created in the last 24 hours by action and outcome (action=delete,outcome=deleted are deletions done; outcome=failed deletions that failed)",
+    help: "retention decisions other than retain, of executions created in the last 24 hours, by action and outcome (delete/deleted: deletions done; delete/failed: deletions that failed; */dry_run: would be done)",
     labelNames: ["action", "outcome"],
     registers,
     async collect() {

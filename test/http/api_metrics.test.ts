@@ -58,7 +58,8 @@ test("execution, decision, schedule, worker and stale gauges equal the SQL truth
   assert.equal(m.get('ebb_open_execution_tasks{kind="retention",status="success"}'), 1);
   assert.equal(m.get('ebb_retention_decisions{action="delete",outcome="deleted"}'), 2);
   assert.equal(m.get('ebb_retention_decisions{action="delete",outcome="failed"}'), 1);
-  assert.equal(m.get('ebb_retention_decisions{action="retain",outcome="none"}'), 3);
+  assert.equal(m.get('ebb_retention_decisions{action="retain",outcome="none"}'), undefined, "retained counts come from ebb_execution_artifacts");
+  assert.equal(m.get('ebb_execution_artifacts{kind="retention",count="retained"}'), 6);
   assert.equal(m.get('ebb_execution_artifacts{kind="retention",count="deleted"}'), 2);
   assert.equal(m.get('ebb_execution_artifacts{kind="retention",count="total"}'), 8);
   assert.equal(m.get('ebb_workers{state="alive"}'), 1);

@@ -74,6 +74,15 @@ export async function seedHistory(pool: pg.Pool): Promise<SeededHistory> {
   await decision("sha256:a4", "delete", "deleted", "not retained by any rule");
   await decision("sha256:a5", "delete", "deleted", "not retained by any rule");
   await decision("sha256:a6", "delete", "failed", "not retained by any rule", "registry: HTTP 500");
+  // what finalize writes when an execution ends: the aggregates of its tasks
+  await pool.query(
+    `update ebb.executions e
+        set tasks_total = a.tasks, tasks_failed = a.failed, total = a.total, retained = a.retained, deleted = a.deleted, errors = a.errors
+       from (select execution_id, count(*)::int as tasks, count(*) filter (where status = 'error')::int as failed,
+                    sum(total) as total, sum(retained) as retained, sum(deleted) as deleted, sum(errors) as errors
+               from ebb.tasks group by execution_id) a
+      where a.execution_id = e.id and e.status in ('success', 'error', 'stopped')`,
+  );
   await pool.query(
     `insert into ebb.retention_runs (execution_id, policy_id, policy_name, registry_id, policy, rule_positions, dry_run, evaluated_at)
      values ($1, $2, 'keep-recent', $3, '{}', '{0}', false, now() - interval '10 minutes')`,
