@@ -17,6 +17,8 @@ export async function startEmbedded(opts: {
   dataDir: string;
   port: number;
   log?: (line: string) => void;
+  /** Extra server flags, e.g. ["-c", "max_connections=30"] (tests of connection limits). */
+  postgresFlags?: string[];
 }): Promise<EmbeddedDatabase> {
   const dataDir = path.resolve(opts.dataDir);
   const pgdata = path.join(dataDir, "pg");
@@ -33,7 +35,7 @@ export async function startEmbedded(opts: {
     persistent: true,
     createPostgresUser: asRoot,
     // Sockets go to the data dir, not /tmp, so two embedded servers never collide.
-    postgresFlags: ["-c", `unix_socket_directories=${pgdata}`, "-c", "listen_addresses=127.0.0.1"],
+    postgresFlags: ["-c", `unix_socket_directories=${pgdata}`, "-c", "listen_addresses=127.0.0.1", ...(opts.postgresFlags ?? [])],
     onLog: (m) => opts.log?.(m.trimEnd()),
     onError: (m) => opts.log?.(String(m instanceof Error ? m.message : m).trimEnd()),
   });
