@@ -96,7 +96,7 @@ export const evaluateBenchmark: Benchmark = {
   description: "read candidates per repository + pure evaluation, 1M artifacts / 20k repositories, vs Harbor-style 10 per page",
   async run(ctx) {
     const full = ctx.scale === "full";
-    const shape = { repositories: full ? 20_000 : 400, artifactsPerRepository: 50 };
+    const shape = { repositories: full ? 20_000 : 200, artifactsPerRepository: 50 };
     const quarter = shape.repositories / 4;
     const db = await ctx.seededDatabase("evaluate", shape);
     const now = db.seed.now.getTime();

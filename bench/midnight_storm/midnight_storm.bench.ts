@@ -31,7 +31,7 @@ export const midnightStormBenchmark: Benchmark = {
   description: "midnight storm: 10,000 daily schedules due at the same second, 1/2/4 ebb processes, vs raw graphile-worker",
   async run(ctx) {
     const full = ctx.scale === "full";
-    const schedules = full ? 10_000 : 200;
+    const schedules = full ? 10_000 : 60;
     // BENCH_STORM_PROCESSES=1,2 narrows the process counts (development)
     const processCounts = process.env.BENCH_STORM_PROCESSES
       ? process.env.BENCH_STORM_PROCESSES.split(",").map(Number)
