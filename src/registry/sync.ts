@@ -3,8 +3,11 @@
  *
  * Per repository: read what the catalog knows (one short query), read the registry over
  * HTTP with no database connection held (./sync_snapshot.ts), then write everything in one
- * short transaction (./sync_catalog_sql.ts). A repository whose read or write fails is
- * marked STALE with the reason and otherwise left as it was; if the catalog listing itself
+ * short transaction (./sync_catalog_sql.ts). Every manifest new to the catalog or known only
+ * from a push event (artifacts.inspected_at null) is read in full - subject, index children
+ * with platforms, config `created` - and marked inspected when written. A repository whose
+ * read (including any of those manifest reads) or write fails is marked STALE with the
+ * reason and otherwise left as it was (uninspected rows stay uninspected); if the catalog listing itself
  * fails, every repository of the registry is marked STALE and nothing else changes.
  * A repository missing from the listing is only removed when the registry confirms it
  * (tags/list answers NAME_UNKNOWN): an incomplete listing never deletes anything.

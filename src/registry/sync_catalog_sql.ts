@@ -31,20 +31,27 @@ export async function knownRepositoryNames(pool: pg.Pool, registryId: number): P
 
 /** What the catalog knows of one repository (empty when it has no row). */
 export async function readKnownRepository(pool: pg.Pool, registryId: number, name: string): Promise<KnownRepository> {
-  // artifacts pkey (repository_id, digest) and tags pkey (repository_id, name)
-  const r = await pool.query<{ digests: string[] | null; tags: string[] | null }>(
-    `select (select array_agg(a.digest) from ebb.artifacts a where a.repository_id = rp.id) as digests,
+  // artifacts pkey (repository_id, digest) and tags pkey (repository_id, name); the
+  // uninspected digests come from the same scan of the repository's artifacts
+  const r = await pool.query<{ digests: string[] | null; uninspected: string[] | null; tags: string[] | null }>(
+    `select a.digests, a.uninspected,
             (select array_agg(t.name) from ebb.tags t where t.repository_id = rp.id) as tags
        from ebb.repositories rp
+       cross join lateral (
+         select array_agg(x.digest) as digests,
+                array_agg(x.digest) filter (where x.inspected_at is null) as uninspected
+           from ebb.artifacts x where x.repository_id = rp.id) a
       where rp.registry_id = $1 and rp.name = $2`,
     [registryId, name],
   );
   const row = r.rows[0];
-  return { digests: new Set(row?.digests ?? []), tags: new Set(row?.tags ?? []) };
+  return { digests: new Set(row?.digests ?? []), tags: new Set(row?.tags ?? []), uninspected: new Set(row?.uninspected ?? []) };
 }
 
 export interface WriteCounts {
   artifactsAdded: number;
+  /** known artifacts that had never been inspected (push events), now read in full */
+  artifactsInspected: number;
   artifactsRemoved: number;
   tagsUpserted: number;
   tagsRemoved: number;
@@ -52,7 +59,8 @@ export interface WriteCounts {
 
 /**
  * Apply a snapshot in ONE transaction: upsert the repository (clearing STALE), insert new
- * artifacts and their references, remove the digests the registry confirmed gone, upsert
+ * artifacts and their references, complete the artifacts known only from push events with
+ * what their manifests say (inspected_at, created_at, artifactType, references), remove the digests the registry confirmed gone, upsert
  * the tags it lists and remove the known tags it no longer lists. Rows that appeared while
  * the sync was reading (pushed meanwhile, e.g. through notifications) are left alone.
  */
@@ -71,21 +79,41 @@ export async function writeRepositorySnapshot(pool: pg.Pool, registryId: number,
     );
     const repositoryId = repo.rows[0]!.id;
 
+    // New artifacts, inspected now. One pushed meanwhile (a push event wrote it while sync was
+    // reading) is the same manifest (same digest): complete it too.
     const added = [...s.newArtifacts.values()];
     const inserted = await client.query(
-      `insert into ebb.artifacts (repository_id, digest, media_type, artifact_type, size, created_at, pushed_at_source)
-       select $1, d, m, at, sz, c, 'sync'
+      `insert into ebb.artifacts (repository_id, digest, media_type, artifact_type, size, created_at, pushed_at_source, inspected_at)
+       select $1, d, m, at, sz, c, 'sync', now()
          from unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[]) as u(d, m, at, sz, c)
        on conflict (repository_id, digest) do update
-         set created_at = coalesce(ebb.artifacts.created_at, excluded.created_at)`,
+         set media_type = excluded.media_type, artifact_type = excluded.artifact_type, size = excluded.size,
+             created_at = coalesce(excluded.created_at, ebb.artifacts.created_at), inspected_at = now()`,
       [repositoryId, added.map((a) => a.digest), added.map((a) => a.mediaType), added.map((a) => a.artifactType),
         added.map((a) => a.size), added.map((a) => a.createdAt)],
     );
-    const refs = added.flatMap((a) => a.references.map((r) => ({ digest: a.digest, ...r })));
+    // Known artifacts never inspected (from push events), now read: artifacts pkey. A row
+    // deleted meanwhile (delete event) is not brought back.
+    const completed = [...s.inspectedArtifacts.values()];
+    const inspected = await client.query(
+      `update ebb.artifacts a
+          set media_type = u.m, artifact_type = u.at, size = u.sz,
+              created_at = coalesce(u.c, a.created_at), inspected_at = now()
+         from unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[]) as u(d, m, at, sz, c)
+        where a.repository_id = $1 and a.digest = u.d`,
+      [repositoryId, completed.map((a) => a.digest), completed.map((a) => a.mediaType), completed.map((a) => a.artifactType),
+        completed.map((a) => a.size), completed.map((a) => a.createdAt)],
+    );
+    // References declared by every manifest read. An edge a push event recorded without its
+    // platform gets it now. Only for artifacts still in the catalog (artifacts pkey).
+    const refs = [...added, ...completed].flatMap((a) => a.references.map((r) => ({ digest: a.digest, ...r })));
     await client.query(
       `insert into ebb.artifact_references (repository_id, digest, kind, ref_digest, platform)
-       select $1, d, k, r, p from unnest($2::text[], $3::text[], $4::text[], $5::text[]) as u(d, k, r, p)
-       on conflict do nothing`,
+       select $1, u.d, u.k, u.r, u.p from unnest($2::text[], $3::text[], $4::text[], $5::text[]) as u(d, k, r, p)
+        where exists (select 1 from ebb.artifacts a where a.repository_id = $1 and a.digest = u.d)
+       on conflict (repository_id, digest, kind, ref_digest) do update
+         set platform = excluded.platform
+         where ebb.artifact_references.platform is distinct from excluded.platform`,
       [repositoryId, refs.map((r) => r.digest), refs.map((r) => r.kind), refs.map((r) => r.refDigest), refs.map((r) => r.platform)],
     );
     // artifacts pkey; tags and references go with them (on delete cascade)
@@ -111,6 +139,7 @@ export async function writeRepositorySnapshot(pool: pg.Pool, registryId: number,
     await client.query("commit");
     return {
       artifactsAdded: inserted.rowCount ?? 0,
+      artifactsInspected: inspected.rowCount ?? 0,
       artifactsRemoved: removed.rowCount ?? 0,
       tagsUpserted: tags.rowCount ?? 0,
       tagsRemoved: tagsRemoved.rowCount ?? 0,

@@ -1,7 +1,9 @@
 /**
  * Read one repository from the registry over HTTP into a snapshot for sync: every tag's
- * digest, the manifests ebb does not know yet (with index children, subject and config
- * `created`), and which known digests the registry confirms gone (404 by digest).
+ * digest, the manifests to inspect (with index children, subject and config `created`) -
+ * those ebb does not know yet and those it knows only from a push event (inspected_at null,
+ * migrations/0005_artifact_inspection.sql) - and which known digests the registry confirms
+ * gone (404 by digest).
  * No database connection is used here: the caller reads what it knows first, then calls this.
  */
 import type { RegistryClient } from "./client.js";
@@ -12,6 +14,8 @@ export interface KnownRepository {
   digests: Set<string>;
   /** tag names in the catalog at the start of the sync */
   tags: Set<string>;
+  /** the subset of `digests` never inspected (inspected_at null): their manifests are read */
+  uninspected: Set<string>;
 }
 
 export interface SnapshotReference {
@@ -37,6 +41,8 @@ export interface RepositorySnapshot {
   tags: Map<string, string>;
   /** manifests new to the catalog, read in full */
   newArtifacts: Map<string, SnapshotArtifact>;
+  /** known manifests that were uninspected, now read in full (the registry still has them) */
+  inspectedArtifacts: Map<string, SnapshotArtifact>;
   /** known digests the registry confirmed still present */
   stillPresent: Set<string>;
   /** known digests the registry confirmed gone (404 by digest) */
@@ -76,7 +82,8 @@ export async function readRepositorySnapshot(
   client: RegistryClient, repository: string, known: KnownRepository,
 ): Promise<RepositorySnapshot> {
   const snapshot: RepositorySnapshot = {
-    repository, exists: true, tags: new Map(), newArtifacts: new Map(), stillPresent: new Set(), vanished: [], vanishedTags: [],
+    repository, exists: true, tags: new Map(), newArtifacts: new Map(), inspectedArtifacts: new Map(),
+    stillPresent: new Set(), vanished: [], vanishedTags: [],
   };
   const tagNames = await client.listTags(repository);
   if (tagNames === null) {
@@ -93,9 +100,13 @@ export async function readRepositorySnapshot(
   const listed = new Set(snapshot.tags.keys());
   snapshot.vanishedTags = [...known.tags].filter((t) => !listed.has(t));
 
-  // manifests new to the catalog, following index children
+  // manifests to read in full: new to the catalog or never inspected (wherever they are:
+  // tagged, index children, or untagged such as referrers pushed by digest), following the
+  // children of every index read
+  const toInspect = (d: string) => !known.digests.has(d) || known.uninspected.has(d);
   const reachable = new Set<string>(snapshot.tags.values());
-  let frontier = [...reachable].filter((d) => !known.digests.has(d));
+  const queued = new Set<string>([...[...reachable].filter(toInspect), ...known.uninspected]);
+  let frontier = [...queued];
   const gone = new Set<string>();
   while (frontier.length > 0) {
     const fetched = await Promise.all(frontier.map(async (digest) => {
@@ -111,14 +122,17 @@ export async function readRepositorySnapshot(
     const next: string[] = [];
     for (const { digest, artifact } of fetched) {
       if (artifact === null) {
-        gone.add(digest); // deleted between HEAD and GET
+        gone.add(digest); // deleted meanwhile (404 by digest)
         continue;
       }
-      snapshot.newArtifacts.set(digest, artifact);
+      if (known.digests.has(digest)) snapshot.inspectedArtifacts.set(digest, artifact);
+      else snapshot.newArtifacts.set(digest, artifact);
       for (const ref of artifact.references) {
-        if (ref.kind !== "index_child" || reachable.has(ref.refDigest)) continue;
+        if (ref.kind !== "index_child") continue;
         reachable.add(ref.refDigest);
-        if (!known.digests.has(ref.refDigest)) next.push(ref.refDigest);
+        if (queued.has(ref.refDigest) || !toInspect(ref.refDigest)) continue;
+        queued.add(ref.refDigest);
+        next.push(ref.refDigest);
       }
     }
     frontier = next;
@@ -129,11 +143,14 @@ export async function readRepositorySnapshot(
     if (known.tags.has(tag)) snapshot.vanishedTags.push(tag);
   }
 
-  // known digests: reachable ones are present; the rest (untagged, or children of known
-  // indexes) are checked one by one - only a 404 by digest counts as gone
+  // known digests: read in full or reachable ones are present, a 404 by digest on the read is
+  // gone; the rest (inspected untagged, or children of inspected indexes) are checked one by
+  // one - only a 404 by digest counts as gone
   const unconfirmed: string[] = [];
   for (const digest of known.digests) {
-    if (reachable.has(digest) && !gone.has(digest)) snapshot.stillPresent.add(digest);
+    if (snapshot.inspectedArtifacts.has(digest)) snapshot.stillPresent.add(digest);
+    else if (gone.has(digest)) snapshot.vanished.push(digest);
+    else if (reachable.has(digest)) snapshot.stillPresent.add(digest);
     else unconfirmed.push(digest);
   }
   const checks = await Promise.all(unconfirmed.map(async (digest) => [digest, await client.headManifest(repository, digest)] as const));

@@ -115,7 +115,7 @@ test("sync builds the catalog from the registry and reconciles deletes, new tags
      select id, $1, 'application/vnd.oci.image.manifest.v1+json', 1, 'seed' from ebb.repositories where name = 'team/app'`, [bogus]);
   const result = await syncRepository(deps, "team/app");
   assert.equal(result.status, "synced");
-  assert.deepEqual(result.counts, { artifactsAdded: 1, artifactsRemoved: 2, tagsUpserted: 1, tagsRemoved: 0 });
+  assert.deepEqual(result.counts, { artifactsAdded: 1, artifactsInspected: 0, artifactsRemoved: 2, tagsUpserted: 1, tagsRemoved: 0 });
   assert.deepEqual(await tagsOf(db.pool, "team/app"), {
     multi: multi.digest, [cosignTag(v1.digest)]: sig.digest, v1: v1.digest, v3: v3.digest,
   });
