@@ -40,15 +40,17 @@ export async function startWorker(ctx: AppContext, onFatal: (err: unknown) => vo
     logger: graphileLogger(ctx.logger),
     preset: {
       worker: {
-        // Fewer round trips: complete/fail jobs in batches. A job completed but not yet
-        // deleted when the process dies runs again after recovery and sees its task ended
-        // (task_job.ts): harmless.
+        // Complete/fail each job at once, not in batches: a named queue (ebb's per-group
+        // concurrency limit, plan_job.ts) stays locked until its job's completion is written,
+        // so batching completions kept the worker that just finished from taking the next job
+        // of the same queue, and it idled until the next poll (bench: 6 -> 44-59 jobs/s with
+        // grouped tasks, BENCHMARKS.md).
         // No localQueue: in 0.17 a batched fetch can take several jobs of ONE named queue
         // at once (getJobs locks the queue after choosing the jobs), which breaks the
         // per-group concurrency limit built on named queues (plan_job.ts). Tested in
         // test/executions/lifecycle.test.ts.
-        completeJobBatchDelay: 100,
-        failJobBatchDelay: 100,
+        completeJobBatchDelay: -1,
+        failJobBatchDelay: -1,
       },
     },
   });
