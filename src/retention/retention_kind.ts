@@ -11,6 +11,7 @@ import { PermanentTaskError } from "../executions/kind.js";
 import { createRegistryClient, readRegistryRecord, RegistryConfigError } from "../registry/client_factory.js";
 import type { RegistryClient } from "../registry/client.js";
 import { scopeOf } from "./compiled_policy.js";
+import { literalProjects, projectLikePattern } from "./literal_projects.js";
 import { runRepositoryTask } from "./repository_task.js";
 import { ensureRetentionRun, loadRetentionRun } from "./retention_run.js";
 
@@ -23,15 +24,23 @@ export interface RetentionKindOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-async function* repositoryPages(pool: pg.Pool, registryId: number, batch: number): AsyncGenerator<{ id: number; name: string }[]> {
+async function* repositoryPages(
+  pool: pg.Pool,
+  registryId: number,
+  batch: number,
+  projects: string[] | null,
+): AsyncGenerator<{ id: number; name: string }[]> {
+  const likes = projects?.map(projectLikePattern) ?? null;
   let after = "";
   for (;;) {
-    // repositories (registry_id, name) unique: keyset pages in name order
+    // repositories (registry_id, name) unique: keyset pages in name order; a policy scoped to
+    // literal projects reads only their repositories ("team/%"), not the whole registry
     const { rows } = await pool.query<{ id: number; name: string }>(
       `select id, name from ebb.repositories
         where registry_id = $1 and deleted_at is null and name > $2
+          and ($4::text[] is null or name like any ($4::text[]))
         order by name limit $3`,
-      [registryId, after, batch],
+      [registryId, after, batch, likes],
     );
     if (rows.length === 0) return;
     yield rows;
@@ -47,7 +56,7 @@ export function retentionKind(opts: RetentionKindOptions = {}): ExecutionKind {
     name: "retention",
     async *planTasks(ctx, execution) {
       const run = await ensureRetentionRun(ctx.pool, execution);
-      for await (const page of repositoryPages(ctx.pool, run.registryId, batchSize)) {
+      for await (const page of repositoryPages(ctx.pool, run.registryId, batchSize, literalProjects(run.policy))) {
         const batch: TaskSpec[] = [];
         for (const repo of page) {
           const scope = scopeOf(run.compiled, repo.name);
