@@ -28,7 +28,7 @@ export interface NoopOptions {
 export type NoopMode = "plain" | "ebb" | "fast";
 
 function workerPreset(mode: NoopMode) {
-  if (mode === "ebb") return { completeJobBatchDelay: 100, failJobBatchDelay: 100 };
+  if (mode === "ebb") return { completeJobBatchDelay: -1, failJobBatchDelay: -1 }; // as src/worker/runner.ts
   if (mode === "fast") return { localQueue: { size: 100 }, completeJobBatchDelay: 0, failJobBatchDelay: 0 };
   return {};
 }
@@ -82,7 +82,12 @@ export async function runGraphileNoop(url: string, database: string, opts: NoopO
     await drained;
     await runner.stop();
     // the last completions may have been batched: the queue must be empty now
-    const left = await pool.query<{ n: number }>(`select count(*)::int as n from ${WORKER_SCHEMA}._private_jobs`);
+    // a batched completion can land just after stop() resolves: give it a moment
+    let left = await pool.query<{ n: number }>(`select count(*)::int as n from ${WORKER_SCHEMA}._private_jobs`);
+    for (let i = 0; i < 20 && left.rows[0]!.n !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      left = await pool.query<{ n: number }>(`select count(*)::int as n from ${WORKER_SCHEMA}._private_jobs`);
+    }
     const drainSeconds = (performance.now() - drainStarted) / 1000;
     if (left.rows[0]!.n !== 0) throw new Error(`${left.rows[0]!.n} jobs left in the queue after the drain`);
     return { jobs: opts.jobs, addSeconds, drainSeconds, jobsPerSecond: opts.jobs / drainSeconds, connections: await sampler.stop() };
