@@ -29,19 +29,20 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null |
  * stays running, the same ebb process is alive, /readyz went 503 and is 200 again, and a new
  * execution still runs.
  */
-async function restartMidExecution(opts: { tasks: number; sleepMs: number; stopCheckIntervalMs: number; downMs: number }) {
+async function restartMidExecution(opts: { tasks: number; sleepMs: number; stopCheckIntervalMs: number; downMs: number; supervise?: boolean }) {
   const server = await startPrivatePostgres();
   const pool = createPool({ connectionString: server.url, max: 2, role: "test" });
   await migrate(pool);
   await installTestKind(pool);
   await pool.query("insert into public.test_kind_targets (target_id, tasks, sleep_ms) values (1, $1, $2)", [opts.tasks, opts.sleepMs]);
-  const ebb = spawnTestEbb({
+  const env = {
     DATABASE_URL: server.url, EBB_POOL_SIZE: "8", EBB_WORKER_CONCURRENCY: String(opts.tasks),
     EBB_ROLES: "scheduler,worker,http", EBB_HTTP_PORT: "0", EBB_MIGRATE: "false", EBB_LOG_LEVEL: "info",
     EBB_HEARTBEAT_INTERVAL_MS: "500", EBB_DEAD_WORKER_TIMEOUT_MS: "5000",
     EBB_STOP_CHECK_INTERVAL_MS: String(opts.stopCheckIntervalMs),
-  });
-  const ready = await ebb.waitForLog((l) => l.msg === "ebb ready", 60_000);
+  };
+  let ebb = spawnTestEbb(env);
+  let ready = await ebb.waitForLog((l) => l.msg === "ebb ready", 60_000);
   const readyz = async () => (await fetch(`${String(ready.http)}/readyz`)).status;
   const alive = (what: string) =>
     assert.ok(ebb.child.exitCode === null && ebb.child.signalCode === null, `${what}: ebb exited (${ebb.child.exitCode}); stderr:\n${ebb.stderr().slice(-3000)}`);
@@ -55,10 +56,22 @@ async function restartMidExecution(opts: { tasks: number; sleepMs: number; stopC
   await pool.end();
   const stoppedAt = Date.now();
   await server.stop();
-  await waitFor("/readyz to report the database gone", async () => (await readyz()) === 503, 10_000);
+  if (!opts.supervise) {
+    await waitFor("/readyz to report the database gone", async () => (await readyz()) === 503, 10_000)
+      .catch((err: Error) => { throw new Error(`${err.message}; ebb exit ${ebb.child.exitCode}; stderr:\n${ebb.stderr().slice(-4000)}`); });
+  }
   await sleep(Math.max(0, opts.downMs - (Date.now() - stoppedAt)));
-  alive("during the outage");
+  if (!opts.supervise) alive("during the outage");
   await server.start();
+  const first = ebb;
+  if (opts.supervise) {
+    // what systemd / compose `restart: on-failure` does: a process that exited is started again
+    await sleep(1000);
+    if (ebb.child.exitCode !== null) {
+      ebb = spawnTestEbb(env);
+      ready = await ebb.waitForLog((l) => l.msg === "ebb ready", 60_000);
+    }
+  }
 
   const pool2 = createPool({ connectionString: server.url, max: 2, role: "test" });
   const q = async (sql: string, params: unknown[] = []) => (await pool2.query(sql, params)).rows;
@@ -88,12 +101,12 @@ async function restartMidExecution(opts: { tasks: number; sleepMs: number; stopC
   }
   ebb.child.kill("SIGTERM");
   assert.equal((await ebb.exited).code, 0, ebb.stderr().slice(-3000));
-  return { ebb };
+  return { ebb, first };
 }
 
 test("PostgreSQL restarted while tasks run (no task touches the database during the 2 s outage): the same ebb process recovers, the execution succeeds with every task run once, /readyz 503 then 200", async () => {
-  // the tasks sleep 6 s and ask about stop only every 60 s: the outage falls inside their sleep
-  const { ebb } = await restartMidExecution({ tasks: 4, sleepMs: 6000, stopCheckIntervalMs: 60_000, downMs: 2000 });
+  // the tasks sleep 8 s and ask about stop only every 60 s: the outage falls inside their sleep
+  const { ebb } = await restartMidExecution({ tasks: 4, sleepMs: 8000, stopCheckIntervalMs: 60_000, downMs: 2000 });
   // what the outage did inside ebb: warnings, then recovery, no fatal error
   assert.ok(ebb.logs.some((l) => l.msg === "worker heartbeat failed"), "the heartbeat saw the outage");
   assert.ok(!ebb.logs.some((l) => typeof l.msg === "string" && l.msg.startsWith("fatal error")));
@@ -103,13 +116,22 @@ test(
   "PostgreSQL restarted while tasks query it: the same ebb process recovers and the interrupted tasks run again",
   {
     todo:
-      "graphile-worker 0.17.3 cannot record a job's failure while the database is down: its batched failJobs " +
-      "rethrows on the first error instead of retrying (dist/main.js batch()), emits pool:fatalError and " +
-      "shuts the worker pool down; ebb (src/worker/runner.ts onFatal) then stops the whole process with exit 1. " +
-      "Needs an in-process worker restart (or a patched batch retry) in the worker role.",
+      "Often (timing-dependent) fails: graphile-worker 0.17.3 cannot record a job's failure while the database is down: batchFailJobs does not " +
+      "retry ECONNREFUSED/ECONNRESET/57P01 and its batch() rethrows on the first error (dist/main.js), so the " +
+      "worker pool dies (pool:fatalError, or an uncaught rejection) and the ebb process exits 1. " +
+      "Needs an in-process restart of the worker role (src/worker/runner.ts) or a patched retry.",
   },
   async () => {
     // checkpoints query the database every 100 ms: the outage makes the running tasks throw
     await restartMidExecution({ tasks: 4, sleepMs: 4000, stopCheckIntervalMs: 100, downMs: 2000 });
   },
 );
+
+test("PostgreSQL restarted while tasks query it, under a supervisor that restarts an exited process: the execution still succeeds, no task lost or completed twice, nothing stays running", async () => {
+  const { ebb, first } = await restartMidExecution({ tasks: 4, sleepMs: 4000, stopCheckIntervalMs: 100, downMs: 2000, supervise: true });
+  // today the first process exits (see the todo test above); once it recovers in place, it is the same one
+  if (first !== ebb) {
+    assert.equal(first.child.exitCode, 1, "the first process stopped with an error exit code, not silently");
+    assert.ok(ebb.logs.some((l) => l.msg === "recovered work"), "the new process released the dead pool's jobs");
+  }
+});
