@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { withTransaction } from "./transaction.js";
 
 /**
  * Advisory lock keys used by ebb. Only transaction-level locks (pg_advisory_xact_lock) are
@@ -19,10 +20,7 @@ export async function withXactLock<T>(
   fn: (client: pg.PoolClient) => Promise<T>,
   opts: { wait: boolean } = { wait: true },
 ): Promise<{ locked: true; value: T } | { locked: false }> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query("begin");
+  return withTransaction(pool, async (client) => {
     if (opts.wait) {
       await client.query("select pg_advisory_xact_lock($1, $2)", [EBB_LOCK_SPACE, LOCKS[lock]]);
     } else {
@@ -30,19 +28,9 @@ export async function withXactLock<T>(
         "select pg_try_advisory_xact_lock($1, $2) as ok",
         [EBB_LOCK_SPACE, LOCKS[lock]],
       );
-      if (!rows[0]?.ok) {
-        await client.query("rollback");
-        return { locked: false };
-      }
+      // nothing was done: the empty transaction commits
+      if (!rows[0]?.ok) return { locked: false as const };
     }
-    const value = await fn(client);
-    await client.query("commit");
-    return { locked: true, value };
-  } catch (err) {
-    await client.query("rollback").catch((e: Error) => (broken = e));
-    throw err;
-  } finally {
-    // A client whose rollback failed is broken: destroy it instead of returning it.
-    client.release(broken);
-  }
+    return { locked: true as const, value: await fn(client) };
+  });
 }

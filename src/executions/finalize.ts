@@ -1,3 +1,4 @@
+import { withTransaction } from "../db/transaction.js";
 import type pg from "pg";
 import { enqueuePlanJobs } from "./jobs.js";
 
@@ -23,9 +24,7 @@ export async function finalizeIfDone(pool: pg.Pool, executionId: number): Promis
     [executionId],
   );
   if (!open[0] || !open[0].planned || open[0].open) return null;
-  const client = await pool.connect();
-  try {
-    await client.query("begin");
+  return withTransaction(pool, async (client) => {
     const { rows } = await client.query<{ status: ExecutionStatus; schedule_id: number | null }>(
       `with agg as (
          select count(*)::int as tasks,
@@ -49,14 +48,8 @@ export async function finalizeIfDone(pool: pg.Pool, executionId: number): Promis
     );
     const ended = rows[0];
     if (ended?.schedule_id != null) await releaseQueued(client, ended.schedule_id);
-    await client.query("commit");
     return ended?.status ?? null;
-  } catch (err) {
-    await client.query("rollback").catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /**

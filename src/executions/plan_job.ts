@@ -1,3 +1,4 @@
+import { withTransaction } from "../db/transaction.js";
 import type { Task as GraphileTask } from "graphile-worker";
 import type pg from "pg";
 import type { AppContext } from "../service/context.js";
@@ -81,9 +82,7 @@ export function planJob(ctx: AppContext, kinds: KindMap, opts: PlanJobOptions): 
 
 async function insertTasks(pool: pg.Pool, execution: Execution, batch: TaskSpec[], maxAttempts: number, groupConcurrency: number): Promise<void> {
   if (batch.length === 0) return;
-  const client = await pool.connect();
-  try {
-    await client.query("begin");
+  await withTransaction(pool, async (client) => {
     // tasks (execution_id, key) unique: keys planned before a crash are skipped
     const { rows: created } = await client.query<{ id: number; key: string; task_group: string | null }>(
       `insert into ebb.tasks (execution_id, key, task_group, payload)
@@ -102,13 +101,7 @@ async function insertTasks(pool: pg.Pool, execution: Execution, batch: TaskSpec[
       `update ebb.tasks t set job_id = j.job_id from unnest($1::bigint[], $2::bigint[]) as j(task_id, job_id) where t.id = j.task_id`,
       [jobs.map((j) => Number(j.payload.taskId)), jobs.map((j) => j.id)],
     );
-    await client.query("commit");
-  } catch (err) {
-    await client.query("rollback").catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /** One of `slots` serial queues of a group, round-robin by task id. */

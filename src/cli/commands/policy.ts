@@ -6,6 +6,7 @@
 //
 // Files are validated like `ebb evaluate` (parsePolicy / importHarborPolicy), then PostgreSQL
 // validates the rows again; every refusal is a UsageError (exit 2) naming the field.
+import { withTransaction } from "../../db/transaction.js";
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import pg from "pg";
@@ -79,20 +80,11 @@ interface CreateOptions {
 
 async function createPolicy(pool: pg.Pool, policy: Policy, cron: string | null, o: CreateOptions): Promise<number> {
   const regId = await registryId(pool, o.registry);
-  const client = await pool.connect();
-  try {
-    await client.query("begin");
-    const id = await insertPolicy(client, policy, {
+  return withTransaction(pool, (client) =>
+    insertPolicy(client, policy, {
       registryId: regId, cron, timezone: o.timezone ?? "UTC", enabled: !o.disabled, dryRun: Boolean(o.dryRun),
-    });
-    await client.query("commit");
-    return id;
-  } catch (err) {
-    await client.query("rollback").catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+    }),
+  );
 }
 
 function validationUsage(file: string, err: unknown): unknown {
