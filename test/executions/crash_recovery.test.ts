@@ -2,17 +2,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { freshDatabase } from "../support/db.js";
+import { waitFor } from "../support/wait_for.js";
 import { installTestKind, spawnTestEbb } from "../support/test_kinds.js";
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs: number): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 test("kill -9 of a worker mid-task: another process resumes its tasks within the timeout; none lost, none completed twice", async () => {
   const db = await freshDatabase();

@@ -8,6 +8,7 @@ import { triggerExecution } from "../../src/executions/trigger.js";
 import { createLogger } from "../../src/log/logger.js";
 import { startService, type RunningService } from "../../src/service/service.js";
 import { freshDatabase } from "../support/db.js";
+import { waitFor } from "../support/wait_for.js";
 import { installTestKind, testSleepKind } from "../support/test_kinds.js";
 
 const db = await freshDatabase();
@@ -27,15 +28,6 @@ after(async () => {
   await service?.stop("test done");
 });
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 const ended = (id: number) =>
   waitFor(`execution ${id} to end`, async () => (await q("select * from ebb.executions where id = $1 and status not in ('pending', 'running')", [id]))[0]);
 

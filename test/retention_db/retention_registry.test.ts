@@ -12,6 +12,9 @@ import { createLogger } from "../../src/log/logger.js";
 import { retentionKind } from "../../src/retention/retention_kind.js";
 import { startService, type RunningService } from "../../src/service/service.js";
 import { freshDatabase } from "../support/db.js";
+import { waitFor as waitForEvery } from "../support/wait_for.js";
+
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined | null | false>) => waitForEvery(what, fn, 30_000, 50);
 import { pullManifest, pushImage, pushIndex, pushManifest, pushReferrer, registryTags, type PushedImage } from "../support/oci_push.js";
 import { registrySkipReason, startRegistry, type TestRegistry } from "../support/registry.js";
 import { startFaultProxy, type FaultProxy } from "../support/registry_fault_proxy.js";
@@ -42,15 +45,6 @@ after(async () => {
   await reg?.stop();
 });
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 async function runExecution(kind: string, targetId: number, dryRun = false): Promise<any> {
   const id = await triggerExecution(service.ctx, { kind, targetId, dryRun });
