@@ -22,6 +22,9 @@ export interface RepositoryState {
   stale: boolean;
   stale_reason: string | null;
   deleted_at: Date | null;
+  /** artifacts whose manifest ebb never read (known only from push events): subject and
+   *  index children unknown, so nothing may be decided until a sync reads them */
+  uninspected: number;
 }
 
 export interface RepositoryRead {
@@ -85,12 +88,15 @@ export async function readRepositoryCandidates(pool: pg.Pool, repositoryId: numb
   try {
     await client.query("begin isolation level repeatable read read only");
     const { rows: repo } = await client.query<RepositoryState>(
-      "select id, registry_id, name, stale, stale_reason, deleted_at from ebb.repositories where id = $1",
+      // artifacts_uninspected_idx (partial, inspected_at is null) answers the count
+      `select r.id, r.registry_id, r.name, r.stale, r.stale_reason, r.deleted_at,
+              (select count(*) from ebb.artifacts a where a.repository_id = r.id and a.inspected_at is null)::int as uninspected
+         from ebb.repositories r where r.id = $1`,
       [repositoryId],
     );
     const repository = repo[0];
     let candidates: Candidate[] = [];
-    if (repository && !repository.stale && repository.deleted_at === null) {
+    if (repository && !repository.stale && repository.deleted_at === null && repository.uninspected === 0) {
       const { rows } = await client.query<CandidateRow>(CANDIDATES_SQL, [repositoryId]);
       candidates = rows.map(toCandidate);
     }

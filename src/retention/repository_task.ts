@@ -73,6 +73,13 @@ export async function runRepositoryTask(deps: RepositoryTaskDeps): Promise<void>
       control.details["outcome"] = "stale";
       throw new PermanentTaskError(reason);
     }
+    if (repo.uninspected > 0) {
+      // Known only from push events: a signature or SBOM would look like a plain untagged
+      // artifact and an index's children would be unknown. Same snapshot as the read above.
+      const reason = `repository ${repo.name} holds ${repo.uninspected} artifact(s) whose manifests ebb has not read yet (known only from push events: referrers and index children unknown): nothing decided, nothing deleted; a sync reads them (ebb sync <registry> ${repo.name})`;
+      control.details["outcome"] = "uninspected";
+      throw new PermanentTaskError(reason);
+    }
     const evaluation = evaluateRepository(run.compiled, repo.name, read.candidates, run.evaluatedAt);
     control.details["outcome"] = evaluation.outcome;
     if (evaluation.reason) control.details["reason"] = evaluation.reason;

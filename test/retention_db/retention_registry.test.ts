@@ -13,12 +13,11 @@ import { retentionKind } from "../../src/retention/retention_kind.js";
 import { startService, type RunningService } from "../../src/service/service.js";
 import { freshDatabase } from "../support/db.js";
 import { waitFor as waitForEvery } from "../support/wait_for.js";
-
-const waitFor = <T>(what: string, fn: () => Promise<T | undefined | null | false>) => waitForEvery(what, fn, 30_000, 50);
 import { pullManifest, pushImage, pushIndex, pushManifest, pushReferrer, registryTags, type PushedImage } from "../support/oci_push.js";
 import { registrySkipReason, startRegistry, type TestRegistry } from "../support/registry.js";
 import { startFaultProxy, type FaultProxy } from "../support/registry_fault_proxy.js";
 
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined | null | false>) => waitForEvery(what, fn, 30_000, 50);
 const skip = registrySkipReason();
 const db = skip ? undefined : await freshDatabase();
 const q = async <T = any>(sql: string, params: unknown[] = []) => (await db!.pool.query(sql, params)).rows as T[];
@@ -171,6 +170,36 @@ test("a STALE repository is refused: task error with the reason, no decisions, n
   assert.match(task.error, /t2\/app is STALE \(sync could not read the repository: test\): nothing decided, nothing deleted/);
   assert.equal(Object.keys(await decisions(e.id)).length, 0);
   for (const img of images) assert.ok(await present(repo, img.digest));
+});
+
+test("artifacts known only from push events (manifest never read) block decisions until a sync reads them; then referrers stay with their subject", { skip }, async () => {
+  const repo = "t9/app";
+  const [v1, v2] = await pushImages(repo, 2);
+  const sig2 = await pushReferrer(reg, repo, v2!, { tag: cosignTag(v2!.digest) });
+  await sync();
+  await setPushedDaysAgo(repo, { [v1!.digest]: 3, [v2!.digest]: 2, [sig2.digest]: 1 });
+  // as the notifications ingest leaves a pushed signature: its subject is not known yet
+  await q(`update ebb.artifacts a set inspected_at = null from ebb.repositories r
+            where r.id = a.repository_id and r.name = $1 and a.digest = $2`, [repo, sig2.digest]);
+  await q(`delete from ebb.artifact_references ar using ebb.repositories r
+            where r.id = ar.repository_id and r.name = $1 and ar.digest = $2`, [repo, sig2.digest]);
+  const policyId = await addPolicy("t9", "t9", [{ template: "latestPushedK", params: { latestPushedK: 1 } }]);
+
+  const refused = await runExecution("retention", policyId);
+  assert.equal(refused.status, "error");
+  assert.match((await taskOf(refused.id)).error, /t9\/app holds 1 artifact\(s\) whose manifests ebb has not read yet .*nothing decided, nothing deleted/);
+  assert.equal(Object.keys(await decisions(refused.id)).length, 0);
+  for (const d of [v1!.digest, v2!.digest, sig2.digest]) assert.ok(await present(repo, d), `nothing deleted (${d})`);
+
+  await sync(); // reads the signature's manifest: its subject is v2
+  const real = await runExecution("retention", policyId);
+  assert.equal(real.status, "success", JSON.stringify(await taskOf(real.id)));
+  const d = await decisions(real.id);
+  assert.equal(d[sig2.digest]!.role, "referrer");
+  assert.equal(d[sig2.digest]!.action, "retain");
+  assert.ok(await present(repo, v2!.digest), "the newest image stays");
+  assert.ok(await present(repo, sig2.digest), "its signature stays with it");
+  assert.equal(await present(repo, v1!.digest), false, "the older image goes");
 });
 
 test("a cap exceeded aborts the repository: reason on the task, planned deletes recorded, nothing deleted", { skip }, async () => {
