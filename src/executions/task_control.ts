@@ -1,4 +1,5 @@
 import type pg from "pg";
+import type { Logger } from "../log/logger.js";
 import { StopRequested, type Execution, type LogLevel, type TaskControl, type TaskCounts } from "./kind.js";
 
 /** Log lines kept per task attempt; one more line says how many were dropped. */
@@ -8,7 +9,8 @@ const LOG_FLUSH_MS = 500;
 
 /**
  * The TaskControl handed to ExecutionKind.runTask: a cached stop check and a buffered log
- * writer (one INSERT per batch of lines, not one per line).
+ * writer (one INSERT per batch of lines, not one per line) that also writes each line to
+ * the process log with the execution, task and key (e.g. repository) as context.
  */
 export class TaskControlImpl implements TaskControl {
   counts: TaskCounts = { total: 0, retained: 0, deleted: 0, errors: 0 };
@@ -28,6 +30,8 @@ export class TaskControlImpl implements TaskControl {
     private readonly taskId: number,
     private readonly stopCheckIntervalMs: number,
     private readonly shutdown: AbortSignal,
+    /** the process log, with execution/task/repository context; lines go there too */
+    private readonly logger?: Logger,
   ) {
     this.signal = AbortSignal.any([this.stop.signal, shutdown]);
   }
@@ -50,6 +54,7 @@ export class TaskControlImpl implements TaskControl {
   }
 
   log(level: LogLevel, message: string): void {
+    this.logger?.[level](message);
     if (this.written + this.buffer.length >= MAX_LOG_LINES_PER_ATTEMPT) {
       this.dropped++;
       return;

@@ -70,7 +70,8 @@ export function taskJob(ctx: AppContext, kinds: KindMap, opts: TaskJobOptions): 
     const kind = kinds.get(row.kind);
     if (!kind) return finish("error", `no execution kind named ${row.kind} is registered in this ebb process`, zero, {});
 
-    const control = new TaskControlImpl(ctx.pool, execution, row.id, opts.stopCheckIntervalMs, helpers.abortSignal);
+    const logger = ctx.logger.child({ kind: execution.kind, executionId: execution.id, taskId: row.id, key: row.key, attempt });
+    const control = new TaskControlImpl(ctx.pool, execution, row.id, opts.stopCheckIntervalMs, helpers.abortSignal, logger);
     const task = { id: row.id, executionId: row.execution_id, key: row.key, group: row.task_group, payload: row.payload, attempt };
     try {
       await kind.runTask(ctx, task, control);

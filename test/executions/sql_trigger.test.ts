@@ -2,12 +2,13 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { loadConfig } from "../../src/config/load.js";
-import { createLogger } from "../../src/log/logger.js";
+import { Writable } from "node:stream";
+import { pino } from "pino";
 import { startService } from "../../src/service/service.js";
 import { freshDatabase } from "../support/db.js";
 import { installTestKind, testSleepKind } from "../support/test_kinds.js";
 
-test("select ebb.trigger_execution(...) from plain SQL starts an execution that the workers run to the end", async () => {
+test("select ebb.trigger_execution(...) from plain SQL starts an execution that the workers run to the end; task logs carry their context", async () => {
   const db = await freshDatabase();
   await installTestKind(db.pool);
   await db.pool.query("insert into public.test_kind_targets (target_id, tasks) values (7, 3)");
@@ -24,7 +25,9 @@ test("select ebb.trigger_execution(...) from plain SQL starts an execution that 
   assert.deepEqual(row, { kind: "test_sleep", target_id: 7, trigger: "manual", dry_run: true, status: "pending", enqueued: true, has_job: true });
 
   const config = loadConfig({ DATABASE_URL: db.url, EBB_ROLES: "worker", EBB_POOL_SIZE: "4", EBB_WORKER_CONCURRENCY: "2" });
-  const service = await startService(config, createLogger("silent"), { extraKinds: [testSleepKind] });
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({ write(chunk, _enc, done) { for (const l of String(chunk).split("\n")) if (l) lines.push(JSON.parse(l)); done(); } });
+  const service = await startService(config, pino({ level: "info" }, sink), { extraKinds: [testSleepKind] });
   try {
     let status = "pending";
     for (let i = 0; i < 200 && (status === "pending" || status === "running"); i++) {
@@ -33,6 +36,14 @@ test("select ebb.trigger_execution(...) from plain SQL starts an execution that 
     }
     assert.equal(status, "success");
     assert.equal((await q("select count(*)::int as n from public.test_task_runs where execution_id = $1", [id]))[0].n, 3);
+    // each task log line is also in the process log, with its execution, task and key
+    const taskLines = lines.filter((l) => l.executionId === id && typeof l.msg === "string" && l.msg.startsWith("done task-"));
+    assert.equal(taskLines.length, 3);
+    for (const l of taskLines) {
+      assert.equal(l.kind, "test_sleep");
+      assert.equal(l.msg, `done ${l.key}`);
+      assert.equal(typeof l.taskId, "number");
+    }
   } finally {
     await service.stop("test done");
   }
