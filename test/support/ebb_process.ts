@@ -21,6 +21,14 @@ after(() => {
   for (const child of running) child.kill("SIGKILL");
 });
 
+/** The environment of an ebb child: JSON logs, and not marked as a node:test child. */
+function childEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...process.env, EBB_LOG_FORMAT: "json", ...env };
+  // set by node's test runner for its own children; an ebb process is not a test file
+  delete out.NODE_TEST_CONTEXT;
+  return out;
+}
+
 /** Run `ebb <args>` as a real child process with JSON logs on stderr. */
 export function spawnEbb(args: string[], env: NodeJS.ProcessEnv = {}): EbbProcess {
   return spawnNode([EBB_BIN, ...args], env);
@@ -29,7 +37,7 @@ export function spawnEbb(args: string[], env: NodeJS.ProcessEnv = {}): EbbProces
 /** Run a node program (with node flags) as an ebb process: JSON logs parsed from stderr. */
 export function spawnNode(argv: string[], env: NodeJS.ProcessEnv = {}): EbbProcess {
   const child = spawn(process.execPath, argv, {
-    env: { ...process.env, EBB_LOG_FORMAT: "json", ...env },
+    env: childEnv(env),
     stdio: ["ignore", "pipe", "pipe"],
   });
   running.add(child);
@@ -76,7 +84,7 @@ export function spawnNode(argv: string[], env: NodeJS.ProcessEnv = {}): EbbProce
 /** Run `ebb <args>` to completion. */
 export async function runEbb(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [EBB_BIN, ...args], {
-    env: { ...process.env, EBB_LOG_FORMAT: "json", ...env },
+    env: childEnv(env),
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stdout = "";

@@ -4,12 +4,11 @@
  */
 import { loadConfig } from "../../src/config/load.js";
 import { createLogger } from "../../src/log/logger.js";
+import { runUntilStopped } from "../../src/service/process_lifecycle.js";
 import { startService } from "../../src/service/service.js";
-import { testSleepKind } from "./test_kinds.js";
+import { testSleepKind } from "./test_sleep_kind.js";
 
 const config = loadConfig(process.env);
 const logger = createLogger(config.logLevel);
 const service = await startService(config, logger, { extraKinds: [testSleepKind] });
-for (const signal of ["SIGTERM", "SIGINT"] as const) process.once(signal, () => void service.stop(signal));
-const code = await service.done;
-process.exit(code);
+process.exit(await runUntilStopped(service, logger, config.shutdownTimeoutMs));

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { loadConfig } from "../../config/load.js";
 import { SETTINGS } from "../../config/schema.js";
 import { createLogger } from "../../log/logger.js";
+import { runUntilStopped } from "../../service/process_lifecycle.js";
 import { startService } from "../../service/service.js";
 import { addConfigOptions, configFlags } from "../config_options.js";
 
@@ -15,9 +16,6 @@ export function registerStart(program: Command): void {
     const config = loadConfig(process.env, configFlags(opts));
     const logger = createLogger(config.logLevel);
     const service = await startService(config, logger);
-    for (const signal of ["SIGTERM", "SIGINT"] as const) {
-      process.once(signal, () => void service.stop(signal));
-    }
-    process.exitCode = await service.done;
+    process.exitCode = await runUntilStopped(service, logger, config.shutdownTimeoutMs);
   });
 }
