@@ -38,7 +38,7 @@ test("3 scheduler processes racing over 1,000 schedules: every 2-second slot fir
   // what the processes say they fired adds up to the rows: nobody double counts, nothing lost
   const logged = procs.map((p) => p.logs.filter((l) => l.msg === "scheduler tick").reduce((n, l) => n + Number(l.fired), 0));
   assert.equal(logged.reduce((a, b) => a + b, 0), slots.length * 1000);
-  assert.ok(logged.filter((n) => n > 0).length >= 2, `more than one process led a tick (${logged.join(", ")})`);
+  // (which process leads is up to the advisory lock: one may lead every tick, and that is fine)
   // plan jobs: one per enqueued execution, added in batches
   const { rows: jobs } = await db.pool.query("select count(*)::int as n from ebb_worker._private_jobs");
   const { rows: enq } = await db.pool.query("select count(*)::int as n from ebb.executions where enqueued");
