@@ -4,9 +4,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Candidate } from "../../src/retention/candidate.js";
-import { compilePolicy } from "../../src/retention/compiled_policy.js";
 import { evaluateRepository } from "../../src/retention/evaluate_repository.js";
-import { parsePolicy } from "../../src/retention/policy_schema.js";
+import { compiledBenchPolicy } from "../../bench/evaluate/bench_policy.js";
 import { HOUR, NOW } from "./support/catalog.js";
 
 const REPOSITORIES = 20_000;
@@ -28,19 +27,8 @@ function repositoryCandidates(r: number): Candidate[] {
 }
 
 test("1,000,000 candidates across 20,000 repositories evaluate in well under 60 s", () => {
-  const compiled = compilePolicy(
-    parsePolicy({
-      name: "bench",
-      caps: { max_fraction: 0.95 },
-      protected: [{ tag: { pattern: "stable" } }],
-      rules: [
-        { template: "latestPushedK", params: { latestPushedK: 10 }, tag_selectors: [{ decoration: "matches", pattern: "**" }] },
-        { template: "nDaysSinceLastPull", params: { nDaysSinceLastPull: 7 }, tag_selectors: [{ decoration: "matches", pattern: "release-*" }] },
-        { template: "latestPerSemverLine", params: { keep: 2, line: "minor" }, repository_selectors: [{ decoration: "matches", pattern: "**" }] },
-        { template: "always", tag_selectors: [{ kind: "regex", decoration: "matches", pattern: "v1\\.0\\.\\d+" }] },
-      ],
-    }),
-  );
+  // the same policy the evaluate benchmark uses (every template family, a regex, a cap)
+  const compiled = compiledBenchPolicy();
   const rssBefore = process.memoryUsage().rss;
   let peakRss = rssBefore;
   let decisions = 0;
