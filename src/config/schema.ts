@@ -4,6 +4,15 @@ import { z } from "zod";
 export const ROLES = ["scheduler", "worker", "http"] as const;
 export type Role = (typeof ROLES)[number];
 
+/**
+ * How DATABASE_URL reaches PostgreSQL. `direct`: a server session per connection (or
+ * PgBouncer in session mode). `transaction`: PgBouncer (or any pooler) in transaction mode,
+ * where a connection's server session can change after every transaction: no named
+ * prepared statements and no LISTEN, workers poll every workerPollIntervalMs.
+ */
+export const POOLING_MODES = ["direct", "transaction"] as const;
+export type PoolingMode = (typeof POOLING_MODES)[number];
+
 const intFrom = (min: number, max: number) =>
   z.coerce
     .number({ error: "must be a number" })
@@ -37,11 +46,15 @@ export const configSchema = z
     dataDir: z.string().min(1).default(".ebb"),
     embeddedPort: intFrom(1, 65535).default(54329),
     poolSize: intFrom(2, 500).default(10),
+    databasePooling: z
+      .enum(POOLING_MODES, { error: `must be one of ${POOLING_MODES.join(", ")}` })
+      .default("direct"),
     roles: roles.default([...ROLES]),
     migrate: bool.default(true),
     httpHost: z.string().min(1).default("127.0.0.1"),
     httpPort: intFrom(0, 65535).default(8080),
     workerConcurrency: intFrom(1, 200).default(4),
+    workerPollIntervalMs: intFrom(50, 600_000).default(1000),
     shutdownTimeoutMs: intFrom(0, 3_600_000).default(30_000),
     logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
     schedulerIntervalMs: intFrom(100, 60_000).default(1000),
@@ -96,11 +109,13 @@ export const SETTINGS: Record<keyof ConfigInput, { env: string; flag: string; do
   dataDir: { env: "EBB_DATA_DIR", flag: "--data-dir <dir>", doc: "embedded PostgreSQL data directory (default .ebb)" },
   embeddedPort: { env: "EBB_EMBEDDED_PORT", flag: "--embedded-port <port>", doc: "port of the embedded PostgreSQL (default 54329)" },
   poolSize: { env: "EBB_POOL_SIZE", flag: "--pool-size <n>", doc: "connections in the one pg.Pool of this process, LISTEN included (default 10)" },
+  databasePooling: { env: "EBB_DATABASE_POOLING", flag: "--database-pooling <mode>", doc: "direct, or transaction when DATABASE_URL is PgBouncer in transaction mode: no prepared statements, no LISTEN, workers poll (default direct)" },
   roles: { env: "EBB_ROLES", flag: "--roles <list>", doc: "comma list of scheduler,worker,http (default all)" },
   migrate: { env: "EBB_MIGRATE", flag: "--no-migrate", doc: "run migrations at start (default true)" },
   httpHost: { env: "EBB_HTTP_HOST", flag: "--http-host <host>", doc: "HTTP bind address (default 127.0.0.1, loopback only)" },
   httpPort: { env: "EBB_HTTP_PORT", flag: "--http-port <port>", doc: "HTTP port, 0 = any free port (default 8080)" },
   workerConcurrency: { env: "EBB_WORKER_CONCURRENCY", flag: "--worker-concurrency <n>", doc: "jobs run at once by this process (default 4, at most poolSize - 1)" },
+  workerPollIntervalMs: { env: "EBB_WORKER_POLL_INTERVAL_MS", flag: "--worker-poll-interval-ms <ms>", doc: "how often an idle worker looks for jobs; with LISTEN (direct pooling) new jobs wake it at once, in transaction pooling this is the pickup delay (default 1000)" },
   shutdownTimeoutMs: { env: "EBB_SHUTDOWN_TIMEOUT_MS", flag: "--shutdown-timeout-ms <ms>", doc: "how long running jobs may finish after SIGTERM (default 30000)" },
   logLevel: { env: "EBB_LOG_LEVEL", flag: "--log-level <level>", doc: "pino level (default info)" },
   schedulerIntervalMs: { env: "EBB_SCHEDULER_INTERVAL_MS", flag: "--scheduler-interval-ms <ms>", doc: "scheduler tick period (default 1000)" },

@@ -5,6 +5,7 @@ import { Heartbeat } from "../executions/heartbeat.js";
 import type { KindMap } from "../executions/kind.js";
 import type { AppContext } from "../service/context.js";
 import { graphileLogger } from "./graphile_logger.js";
+import { withoutListen } from "./listenless_pool.js";
 import { buildTaskList } from "./task_list.js";
 
 export interface WorkerRole {
@@ -28,13 +29,22 @@ export async function startWorker(ctx: AppContext, onFatal: (err: unknown) => vo
       ctx.logger.warn({ err: (err as Error).message }, "worker heartbeat failed"));
     heartbeats.push(hb.start().then(() => hb));
   });
+  // Behind PgBouncer in transaction mode (README "Scale-out and PgBouncer"): no named
+  // prepared statements (a statement prepared on one server connection is unknown on the
+  // next) and no LISTEN (see listenless_pool.ts); idle workers poll instead.
+  const transactionPooling = ctx.config.databasePooling === "transaction";
+  if (transactionPooling) {
+    ctx.logger.info({ pollIntervalMs: ctx.config.workerPollIntervalMs },
+      "transaction pooling: worker polls for jobs, no LISTEN, no prepared statements");
+  }
   const runner = await run({
     events,
-    pgPool: ctx.pool,
+    pgPool: transactionPooling ? withoutListen(ctx.pool) : ctx.pool,
+    noPreparedStatements: transactionPooling,
     schema: WORKER_SCHEMA,
     concurrency: ctx.config.workerConcurrency,
     noHandleSignals: true,
-    pollInterval: 1000,
+    pollInterval: ctx.config.workerPollIntervalMs,
     crontab: "", // ebb schedules from its own tables, not a crontab file
     taskList: buildTaskList(ctx, kinds),
     logger: graphileLogger(ctx.logger),
