@@ -10,6 +10,7 @@ import { writeFile } from "node:fs/promises";
 import os from "node:os";
 import { Command, Option } from "commander";
 import { evaluateBenchmark } from "./evaluate/evaluate.bench.js";
+import { faultsBenchmark } from "./faults/faults.bench.js";
 import { graphileNoopBenchmark } from "./graphile_noop/graphile_noop.bench.js";
 import { midnightStormBenchmark } from "./midnight_storm/midnight_storm.bench.js";
 import { adminQuery, SERVER_URL, freshBenchDatabase, dropLeftoverBenchDatabases } from "./support/bench_database.js";
@@ -17,7 +18,7 @@ import type { Benchmark, BenchContext, ResultTable, Scale } from "./support/benc
 import { CatalogTemplates } from "./support/catalog_templates.js";
 import { machineDescription, renderMarkdown, renderTerminal } from "./support/report.js";
 
-const BENCHMARKS: Benchmark[] = [evaluateBenchmark, graphileNoopBenchmark, midnightStormBenchmark];
+const BENCHMARKS: Benchmark[] = [evaluateBenchmark, graphileNoopBenchmark, midnightStormBenchmark, faultsBenchmark];
 
 function redact(url: string): string {
   const u = new URL(url);
