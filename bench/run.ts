@@ -13,12 +13,13 @@ import { evaluateBenchmark } from "./evaluate/evaluate.bench.js";
 import { faultsBenchmark } from "./faults/faults.bench.js";
 import { graphileNoopBenchmark } from "./graphile_noop/graphile_noop.bench.js";
 import { midnightStormBenchmark } from "./midnight_storm/midnight_storm.bench.js";
+import { scaleoutBenchmark } from "./scaleout/scaleout.bench.js";
 import { adminQuery, SERVER_URL, freshBenchDatabase, dropLeftoverBenchDatabases } from "./support/bench_database.js";
 import type { Benchmark, BenchContext, ResultTable, Scale } from "./support/benchmark.js";
 import { CatalogTemplates } from "./support/catalog_templates.js";
 import { machineDescription, renderMarkdown, renderTerminal } from "./support/report.js";
 
-const BENCHMARKS: Benchmark[] = [evaluateBenchmark, graphileNoopBenchmark, midnightStormBenchmark, faultsBenchmark];
+const BENCHMARKS: Benchmark[] = [evaluateBenchmark, graphileNoopBenchmark, midnightStormBenchmark, faultsBenchmark, scaleoutBenchmark];
 
 function redact(url: string): string {
   const u = new URL(url);
