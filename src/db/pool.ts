@@ -3,7 +3,10 @@ import pg from "pg";
 /**
  * The ONE pg.Pool of an ebb process. graphile-worker (runner and worker utils), kysely and
  * ebb's own queries all take their connections from it, so `max` bounds the connections
- * this process ever holds, LISTEN included.
+ * this process ever holds, LISTEN included. Behind PgBouncer in transaction mode
+ * (EBB_DATABASE_POOLING=transaction) these are client connections to PgBouncer, and what
+ * PostgreSQL sees is PgBouncer's pool: no query of ebb may then rely on session state (no
+ * named prepared statements, no session advisory locks, no SET, no LISTEN).
  *
  * Every connection is tagged `application_name = ebb:<role>` so operators can count them:
  *   select application_name, count(*) from pg_stat_activity group by 1;
