@@ -210,7 +210,7 @@ export class Transport {
     const limit = ok ? maxBodyBytes : ERROR_BODY_LIMIT;
     const declared = Number(firstHeader(res.headers["content-length"]) ?? NaN);
     if (method !== "HEAD" && ok && Number.isFinite(declared) && declared > limit) {
-      res.body.destroy();
+      discard(res.body);
       throw new RegistryProtocolError(`${what}: response of ${declared} bytes exceeds the limit of ${limit} bytes`);
     }
     const chunks: Buffer[] = [];
@@ -220,7 +220,7 @@ export class Transport {
         const buf = chunk as Buffer;
         total += buf.length;
         if (total > limit) {
-          res.body.destroy();
+          discard(res.body);
           if (ok) throw new RegistryProtocolError(`${what}: response exceeds the limit of ${limit} bytes`);
           break; // error bodies are only read for their code
         }
@@ -232,6 +232,16 @@ export class Transport {
     }
     return { status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) };
   }
+}
+
+/**
+ * Stop reading a response body. undici's body stream emits "Request aborted" when destroyed
+ * without an error; with no listener that is an uncaught exception, which stops ebb: a
+ * registry answering more than the limit must not take the process down.
+ */
+function discard(body: Dispatcher.ResponseData["body"]): void {
+  body.on("error", () => {});
+  body.destroy();
 }
 
 export { DEFAULT_RETRY_POLICY };
