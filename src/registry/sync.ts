@@ -15,6 +15,7 @@
 import pLimit from "p-limit";
 import type pg from "pg";
 import type { RegistryClient } from "./client.js";
+import { assertRepository } from "./reference.js";
 import {
   knownRepositoryNames, markRepositoriesStale, readKnownRepository, writeRepositorySnapshot, type WriteCounts,
 } from "./sync_catalog_sql.js";
@@ -56,6 +57,15 @@ function message(err: unknown): string {
 
 export async function syncRepository(deps: SyncDeps, repository: string): Promise<RepositorySyncResult> {
   const { pool, client, registryId, logger } = deps;
+  try {
+    // a name from the registry's listing that is no OCI repository name (SQL, "../" paths):
+    // never used in a request, never stored; reported with the name
+    assertRepository(repository);
+  } catch (err) {
+    const reason = `the registry listed an invalid repository name: ${message(err)}; not read, not stored`;
+    logger?.warn({ registryId, repository, reason }, "repository skipped");
+    return { repository, status: "stale", reason };
+  }
   const known = await readKnownRepository(pool, registryId, repository);
   let snapshot;
   try {
