@@ -58,11 +58,11 @@ function message(err: unknown): string {
 export async function syncRepository(deps: SyncDeps, repository: string): Promise<RepositorySyncResult> {
   const { pool, client, registryId, logger } = deps;
   try {
-    // a name from the registry's listing that is no OCI repository name (SQL, "../" paths):
+    // a name (from the registry's listing, or asked for) that is no OCI repository name:
     // never used in a request, never stored; reported with the name
     assertRepository(repository);
   } catch (err) {
-    const reason = `the registry listed an invalid repository name: ${message(err)}; not read, not stored`;
+    const reason = `${message(err)}: not read, not stored`;
     logger?.warn({ registryId, repository, reason }, "repository skipped");
     return { repository, status: "stale", reason };
   }
