@@ -59,7 +59,8 @@ export const faultsBenchmark: Benchmark = {
         `${PROCESSES} real ebb processes (scheduler+worker, worker), pool ${POOL_SIZE}, worker concurrency 4, on a private embedded PostgreSQL that is restarted; a real docker-registry behind the fault proxy.`,
         "errors are expected and correct: a DELETE that keeps answering 500 ends its execution 'error' (the artifact is deleted by the next cycle), a repository whose tag list fails (every 2nd cycle) is STALE - the sync still ends 'success' for the others and counts it in its task's errors with the reason - and its retention tasks are refused until a sync succeeds, which ends every retention execution of that cycle 'error' (its other repositories are decided and deleted as usual).",
         "wrongly deleted = an artifact the deleting policy's rules retain (computed by the harness from the catalog: keep-* tags, the 2 newest tmp-* by push time) or one the catalog did not know, found 404 in the registry or sent a DELETE.",
-        `verdict: ${r.executionsStuck === 0 && r.wronglyDeleted.length === 0 && r.peakEbbConnections <= r.configuredConnections ? "nothing stuck, nothing retained deleted, connections within the pools" : "FAILED (see the rows above)"}.`,
+        `verdict: ${r.executionsStuck === 0 && r.wronglyDeleted.length === 0 && r.peakEbbConnections <= r.configuredConnections ? "nothing stuck, nothing retained deleted, connections within the pools" : "FAILED (see the rows above)"}; ` +
+          `${r.ebbExits === 0 ? "no ebb process exited" : `${r.ebbExits} ebb process exit(s) during a restart - MISSED the target of recovering in place (the harness restarted them; nothing was lost)`}.`,
       ],
     };
     if (r.wronglyDeleted.length) ctx.log(`WRONGLY DELETED:\n${r.wronglyDeleted.join("\n")}`);
