@@ -1,9 +1,7 @@
-import { withTransaction } from "../db/transaction.js";
 import type { Task as GraphileTask } from "graphile-worker";
 import type pg from "pg";
 import type { AppContext } from "../service/context.js";
 import { finalizeIfDone } from "./finalize.js";
-import { addJobs, JOB } from "./jobs.js";
 import { PermanentTaskError, type Execution, type KindMap, type TaskSpec } from "./kind.js";
 
 export interface PlanJobOptions {
@@ -27,11 +25,11 @@ interface StartedRow {
 /**
  * The graphile-worker task that starts an execution: pending -> running (or stopped when a
  * stop came first), then the kind's task batches, each inserted with its jobs in ONE
- * transaction (add_jobs: one NOTIFY per batch). Re-running it after a crash is safe: task
- * keys are unique per execution and only new ones get jobs.
+ * statement (ebb.plan_tasks: add_jobs, one NOTIFY per batch). Re-running it after a crash is
+ * safe: task keys are unique per execution and only new ones get jobs.
  *
  * Per-group concurrency: a task with a group goes to one of `taskGroupConcurrency` named
- * graphile-worker queues of its group (round-robin by task id) (jobs of a named queue run
+ * graphile-worker queues of its group (`ebb:<kind>:<group>:<task id % N>`, in SQL) (jobs of a named queue run
  * one at a time), so at most that many tasks of a group (e.g. one registry) run at once,
  * however many workers there are. Global concurrency is the workers' concurrency.
  */
@@ -62,49 +60,35 @@ export function planJob(ctx: AppContext, kinds: KindMap, opts: PlanJobOptions): 
     try {
       if (!kind) throw new PermanentTaskError(`no execution kind named ${row.kind} is registered in this ebb process`);
       const maxAttempts = kind.maxAttempts ?? DEFAULT_TASK_MAX_ATTEMPTS;
+      // One batch behind the kind, so that the last batch also marks the planning done in the
+      // same statement (ebb.plan_tasks with p_last); each call checks for a stop request first.
+      let held: TaskSpec[] | undefined;
       for await (const batch of kind.planTasks(ctx, execution)) {
-        const { rows: stop } = await ctx.pool.query<{ stop: boolean }>("select stop_requested as stop from ebb.executions where id = $1", [executionId]);
-        if (stop[0]?.stop) break;
-        await insertTasks(ctx.pool, execution, batch, maxAttempts, opts.taskGroupConcurrency);
+        if (batch.length === 0) continue;
+        if (held && (await insertTasks(ctx.pool, execution.id, held, maxAttempts, opts.taskGroupConcurrency, false)) < 0) return;
+        held = batch;
       }
+      if (held) await insertTasks(ctx.pool, execution.id, held, maxAttempts, opts.taskGroupConcurrency, true);
+      else await ctx.pool.query("select ebb.finish_planning($1)", [executionId]);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       const last = err instanceof PermanentTaskError || helpers.job.attempts >= helpers.job.max_attempts;
       if (!last) throw err; // retried; known task keys are skipped next time
-      await ctx.pool.query("update ebb.executions set error = $2, planned = true where id = $1", [executionId, `planning failed: ${message}`]);
-      await finalizeIfDone(ctx.pool, executionId);
-      return;
+      await ctx.pool.query("select ebb.finish_planning($1, $2)", [executionId, `planning failed: ${message}`]);
     }
-    await ctx.pool.query("update ebb.executions set planned = true where id = $1", [executionId]);
-    await finalizeIfDone(ctx.pool, executionId);
   };
 }
 
-async function insertTasks(pool: pg.Pool, execution: Execution, batch: TaskSpec[], maxAttempts: number, groupConcurrency: number): Promise<void> {
-  if (batch.length === 0) return;
-  await withTransaction(pool, async (client) => {
-    // tasks (execution_id, key) unique: keys planned before a crash are skipped
-    const { rows: created } = await client.query<{ id: number; key: string; task_group: string | null }>(
-      `insert into ebb.tasks (execution_id, key, task_group, payload)
-       select $1, k, g, coalesce(p, '{}') from unnest($2::text[], $3::text[], $4::jsonb[]) as x(k, g, p)
-       on conflict (execution_id, key) do nothing
-       returning id, key, task_group`,
-      [execution.id, batch.map((t) => t.key), batch.map((t) => t.group ?? null), batch.map((t) => (t.payload ? JSON.stringify(t.payload) : null))],
-    );
-    const jobs = await addJobs(client, created.map((t) => ({
-      identifier: JOB.task,
-      payload: { taskId: t.id },
-      queueName: t.task_group === null ? null : groupQueueName(execution.kind, t.task_group, t.id, groupConcurrency),
-      maxAttempts,
-    })));
-    await client.query(
-      `update ebb.tasks t set job_id = j.job_id from unnest($1::bigint[], $2::bigint[]) as j(task_id, job_id) where t.id = j.task_id`,
-      [jobs.map((j) => Number(j.payload.taskId)), jobs.map((j) => j.id)],
-    );
-  });
-}
-
-/** One of `slots` serial queues of a group, round-robin by task id. */
-export function groupQueueName(kind: string, group: string, taskId: number, slots: number): string {
-  return `ebb:${kind}:${group}:${taskId % Math.max(1, slots)}`;
+/**
+ * One batch of tasks and their jobs in one statement (ebb.plan_tasks, migration 0007); with
+ * `last` the planning is marked done too. Returns the tasks created, -1 when the execution
+ * must stop (the planning is then marked done: nothing more to plan).
+ */
+async function insertTasks(pool: pg.Pool, executionId: number, batch: TaskSpec[], maxAttempts: number, groupConcurrency: number, last: boolean): Promise<number> {
+  const { rows } = await pool.query<{ created: number }>(
+    "select ebb.plan_tasks($1, $2, $3, $4, $5, $6, $7) as created",
+    [executionId, batch.map((t) => t.key), batch.map((t) => t.group ?? null),
+     batch.map((t) => (t.payload ? JSON.stringify(t.payload) : null)), maxAttempts, groupConcurrency, last],
+  );
+  return rows[0]!.created;
 }

@@ -1,4 +1,3 @@
-import { withTransaction } from "../db/transaction.js";
 import type pg from "pg";
 import { withXactLock } from "../db/advisory_locks.js";
 import { WORKER_SCHEMA } from "../db/migrate.js";
@@ -96,7 +95,7 @@ export async function recover(pool: pg.Pool, opts: { deadWorkerTimeoutMs: number
       where status = 'pending' and not enqueued and schedule_id is not null limit 1000`,
   );
   for (const { schedule_id } of waiting) {
-    if (await withTransaction(pool, (client) => releaseQueued(client, schedule_id))) released++;
+    if (await releaseQueued(pool, schedule_id)) released++;
   }
   return { leader: true, deadPools: locked.value.dead, lostTasks: locked.value.lostTasks, lostExecutions: locked.value.lostExecutions, finalized, released };
 }

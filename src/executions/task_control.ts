@@ -17,8 +17,9 @@ export class TaskControlImpl implements TaskControl {
   details: Record<string, unknown> = {};
   readonly signal: AbortSignal;
   private readonly stop = new AbortController();
-  private lastCheck = 0;
-  private buffer: { level: LogLevel; message: string; at: Date }[] = [];
+  /** when the database last said "no stop": the task's claim read it, so that counts as a check */
+  private lastCheck = Date.now();
+  private buffer: LogLine[] = [];
   private written = 0;
   private dropped = 0;
   private flushTimer: NodeJS.Timeout | undefined;
@@ -64,8 +65,8 @@ export class TaskControlImpl implements TaskControl {
     else this.flushTimer ??= setTimeout(() => void this.flush().catch(() => {}), LOG_FLUSH_MS);
   }
 
-  /** Write buffered lines (and the count of dropped ones); called at the end of the task. */
-  async flush(final = false): Promise<void> {
+  /** The lines not written yet (with final: plus one with the count of dropped ones); the buffer is emptied. */
+  private takeLines(final: boolean): LogLine[] {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     const lines = this.buffer;
@@ -75,6 +76,21 @@ export class TaskControlImpl implements TaskControl {
       this.dropped = 0;
     }
     this.written += lines.length;
+    return lines;
+  }
+
+  /**
+   * At the end of the task: wait for writes in flight and hand over the remaining lines, which
+   * the task's final statement stores (ebb.finish_task): no round trip of their own.
+   */
+  async finalLines(): Promise<LogLine[]> {
+    await this.flushing.catch(() => {});
+    return this.takeLines(true);
+  }
+
+  /** Write the buffered lines now (and, with final, the count of dropped ones). */
+  async flush(final = false): Promise<void> {
+    const lines = this.takeLines(final);
     const previous = this.flushing;
     this.flushing = (async () => {
       await previous.catch(() => {});
@@ -82,9 +98,20 @@ export class TaskControlImpl implements TaskControl {
       await this.pool.query(
         `insert into ebb.task_logs (task_id, at, level, message)
          select $1, at, level, message from unnest($2::timestamptz[], $3::text[], $4::text[]) as l(at, level, message)`,
-        [this.taskId, lines.map((l) => l.at), lines.map((l) => l.level), lines.map((l) => l.message)],
+        [this.taskId, ...logColumns(lines)],
       );
     })();
     await this.flushing;
   }
+}
+
+export interface LogLine {
+  level: LogLevel;
+  message: string;
+  at: Date;
+}
+
+/** Lines as the three parallel arrays of ebb.task_logs (at, level, message). */
+export function logColumns(lines: readonly LogLine[]): [Date[], string[], string[]] {
+  return [lines.map((l) => l.at), lines.map((l) => l.level), lines.map((l) => l.message)];
 }

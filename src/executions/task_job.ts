@@ -1,8 +1,7 @@
 import type { Task as GraphileTask } from "graphile-worker";
 import type { AppContext } from "../service/context.js";
-import { finalizeIfDone } from "./finalize.js";
 import { PermanentTaskError, StopRequested, type Execution, type KindMap, type TaskCounts } from "./kind.js";
-import { TaskControlImpl } from "./task_control.js";
+import { logColumns, TaskControlImpl, type LogLine } from "./task_control.js";
 
 export interface TaskJobOptions {
   stopCheckIntervalMs: number;
@@ -46,20 +45,18 @@ export function taskJob(ctx: AppContext, kinds: KindMap, opts: TaskJobOptions): 
     const row = rows[0];
     if (!row) {
       // already ended (stopped before start, or finished before a crash): maybe the last one
-      const { rows: t } = await ctx.pool.query<{ execution_id: number }>("select execution_id from ebb.tasks where id = $1", [taskId]);
-      if (t[0]) await finalizeIfDone(ctx.pool, t[0].execution_id);
+      await ctx.pool.query("select ebb.finalize_execution(execution_id) from ebb.tasks where id = $1", [taskId]);
       return;
     }
     const attempt = row.attempts;
-    const finish = async (status: "success" | "error" | "stopped", error: string | null, counts: TaskCounts, details: Record<string, unknown>) => {
+    // the task's end in one statement: status, counts, details, its last log lines, and the
+    // execution's end when it was the last task (ebb.finish_task, migration 0007)
+    const finish = async (status: "success" | "error" | "stopped", error: string | null, counts: TaskCounts, details: Record<string, unknown>, lines: LogLine[] = []) => {
       await ctx.pool.query(
-        `update ebb.tasks set status = $3, ended_at = now(), error = $4,
-                total = $5, retained = $6, deleted = $7, errors = $8, details = $9
-          where id = $1 and attempts = $2 and status = 'running'`,
+        "select ebb.finish_task($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         [row.id, attempt, status, error, counts.total, counts.retained, counts.deleted, counts.errors,
-         Object.keys(details).length ? JSON.stringify(details) : null],
+         Object.keys(details).length ? JSON.stringify(details) : null, ...logColumns(lines)],
       );
-      await finalizeIfDone(ctx.pool, row.execution_id);
     };
     const execution: Execution = {
       id: row.execution_id, kind: row.kind, targetId: row.target_id, scheduleId: row.schedule_id,
@@ -75,21 +72,20 @@ export function taskJob(ctx: AppContext, kinds: KindMap, opts: TaskJobOptions): 
     const task = { id: row.id, executionId: row.execution_id, key: row.key, group: row.task_group, payload: row.payload, attempt };
     try {
       await kind.runTask(ctx, task, control);
-      await control.flush(true);
-      await finish("success", null, control.counts, control.details);
+      await finish("success", null, control.counts, control.details, await control.finalLines());
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      await control.flush(true).catch(() => {});
       if (err instanceof StopRequested && err.reason === "stop requested") {
-        await finish("stopped", "stop requested", control.counts, control.details);
+        await finish("stopped", "stop requested", control.counts, control.details, await control.finalLines());
         return;
       }
       const lastAttempt = helpers.job.attempts >= helpers.job.max_attempts;
       if (err instanceof PermanentTaskError || lastAttempt) {
         const why = lastAttempt && !(err instanceof PermanentTaskError) ? `failed after ${helpers.job.attempts} attempts: ${message}` : message;
-        await finish("error", why, control.counts, control.details);
+        await finish("error", why, control.counts, control.details, await control.finalLines());
         return;
       }
+      await control.flush(true).catch(() => {});
       // transient: keep the task running, note the error, let graphile-worker retry with backoff
       await ctx.pool.query("update ebb.tasks set error = $3 where id = $1 and attempts = $2 and status = 'running'", [
         row.id, attempt, `attempt ${helpers.job.attempts} failed (will retry): ${message}`,
