@@ -1,7 +1,7 @@
-// The candidates of ONE repository, read in one set-based statement (never 10 per page), in
-// one REPEATABLE READ READ ONLY transaction together with the repository row, so the STALE
-// check and the candidates come from the same snapshot: a sync marking the repository stale
-// either happened before (we see stale and refuse) or after (we decided on a complete read).
+// The candidates of ONE repository, read in one set-based statement (never 10 per page)
+// together with the repository row, so the STALE check and the candidates come from the same
+// snapshot (one statement = one snapshot): a sync marking the repository stale either happened
+// before (we see stale and refuse) or after (we decided on a complete read).
 //
 // Push times: a candidate's pushed time is the max of the artifact's pushed_at and every tag's
 // pushed_at (the evaluator takes the max; tags.pushed_at is null when sync could not know it).
@@ -46,9 +46,17 @@ interface CandidateRow {
 
 // Grouped aggregates joined by hash on (digest): one pass over each table of the repository.
 // Indexes: artifacts primary key (repository_id, digest), tags_artifact_idx (repository_id,
-// digest), artifact_references primary key (repository_id, digest, kind, ref_digest).
+// digest), artifact_references primary key (repository_id, digest, kind, ref_digest),
+// artifacts_uninspected_idx (partial, inspected_at is null) for the uninspected count.
+// One row per candidate, each carrying the repository row; a repository that must not be
+// decided on (gone, STALE, uninspected artifacts) or has no artifacts gives one row without
+// a candidate (digest null); an unknown id gives no row.
 const CANDIDATES_SQL = `
-with t as (
+with r as (
+  select r.id, r.registry_id, r.name, r.stale, r.stale_reason, r.deleted_at,
+         (select count(*) from ebb.artifacts a where a.repository_id = r.id and a.inspected_at is null)::int as uninspected
+    from ebb.repositories r where r.id = $1),
+t as (
   select digest,
          array_agg(name order by name) as tag_names,
          array_agg((extract(epoch from pushed_at) * 1000)::float8 order by name) as tag_pushed_ms,
@@ -59,16 +67,19 @@ c as (
     from ebb.artifact_references where repository_id = $1 and kind = 'index_child' group by digest),
 s as (
   select digest, min(ref_digest) as subject
-    from ebb.artifact_references where repository_id = $1 and kind = 'subject' group by digest)
-select a.digest, a.media_type,
-       (extract(epoch from a.pushed_at) * 1000)::float8 as pushed_ms,
-       (extract(epoch from a.pulled_at) * 1000)::float8 as pulled_ms,
-       t.tag_names, t.tag_pushed_ms, t.tag_pulled_ms, c.children, s.subject
-  from ebb.artifacts a
-  left join t on t.digest = a.digest
-  left join c on c.digest = a.digest
-  left join s on s.digest = a.digest
- where a.repository_id = $1
+    from ebb.artifact_references where repository_id = $1 and kind = 'subject' group by digest),
+a as (
+  select a.digest, a.media_type,
+         (extract(epoch from a.pushed_at) * 1000)::float8 as pushed_ms,
+         (extract(epoch from a.pulled_at) * 1000)::float8 as pulled_ms,
+         t.tag_names, t.tag_pushed_ms, t.tag_pulled_ms, c.children, s.subject
+    from ebb.artifacts a
+    left join t on t.digest = a.digest
+    left join c on c.digest = a.digest
+    left join s on s.digest = a.digest
+   where a.repository_id = $1)
+select r.*, a.*
+  from r left join a on not r.stale and r.deleted_at is null and r.uninspected = 0
  order by a.digest`;
 
 function toCandidate(r: CandidateRow): Candidate {
@@ -83,29 +94,14 @@ function toCandidate(r: CandidateRow): Candidate {
   return c;
 }
 
-export async function readRepositoryCandidates(pool: pg.Pool, repositoryId: number): Promise<RepositoryRead> {
-  const client = await pool.connect();
-  try {
-    await client.query("begin isolation level repeatable read read only");
-    const { rows: repo } = await client.query<RepositoryState>(
-      // artifacts_uninspected_idx (partial, inspected_at is null) answers the count
-      `select r.id, r.registry_id, r.name, r.stale, r.stale_reason, r.deleted_at,
-              (select count(*) from ebb.artifacts a where a.repository_id = r.id and a.inspected_at is null)::int as uninspected
-         from ebb.repositories r where r.id = $1`,
-      [repositoryId],
-    );
-    const repository = repo[0];
-    let candidates: Candidate[] = [];
-    if (repository && !repository.stale && repository.deleted_at === null && repository.uninspected === 0) {
-      const { rows } = await client.query<CandidateRow>(CANDIDATES_SQL, [repositoryId]);
-      candidates = rows.map(toCandidate);
-    }
-    await client.query("commit");
-    return { repository, candidates };
-  } catch (err) {
-    await client.query("rollback").catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+export async function readRepositoryCandidates(pool: Pick<pg.Pool, "query">, repositoryId: number): Promise<RepositoryRead> {
+  const { rows } = await pool.query<RepositoryState & Partial<CandidateRow>>(CANDIDATES_SQL, [repositoryId]);
+  const first = rows[0];
+  if (!first) return { repository: undefined, candidates: [] };
+  const repository: RepositoryState = {
+    id: first.id, registry_id: first.registry_id, name: first.name, stale: first.stale,
+    stale_reason: first.stale_reason, deleted_at: first.deleted_at, uninspected: first.uninspected,
+  };
+  const candidates = rows.filter((r) => r.digest != null).map((r) => toCandidate(r as CandidateRow));
+  return { repository, candidates };
 }

@@ -129,8 +129,10 @@ export interface TaskDecisionCounts {
  * protected and untag (the manifest stays); deleted = deleted or already gone (in a dry run:
  * would be deleted, as Harbor counts a dry run);
  * errors = failed registry calls and undecidable artifacts.
+ * A task is one repository of one execution: read through decisions' unique index
+ * (execution_id, repository_id, digest).
  */
-export async function countTaskDecisions(pool: pg.Pool, taskId: number): Promise<TaskDecisionCounts> {
+export async function countTaskDecisions(pool: pg.Pool, executionId: number, repositoryId: number): Promise<TaskDecisionCounts> {
   const { rows } = await pool.query<TaskDecisionCounts>(
     `select count(*)::int as total,
             count(*) filter (where action in ('retain', 'protected', 'untag'))::int as retained,
@@ -140,8 +142,26 @@ export async function countTaskDecisions(pool: pg.Pool, taskId: number): Promise
             count(*) filter (where outcome = 'pending')::int as pending,
             count(*) filter (where outcome = 'unsupported')::int as unsupported,
             count(*) filter (where outcome = 'failed')::int as failed
-       from ebb.decisions where task_id = $1`,
-    [taskId],
+       from ebb.decisions where execution_id = $1 and repository_id = $2`,
+    [executionId, repositoryId],
   );
   return rows[0]!;
+}
+
+/**
+ * countTaskDecisions for decisions just inserted (before any registry call), from memory:
+ * the same rules applied to the rows as insertDecisions writes them (initialOutcome).
+ */
+export function countNewDecisions(decisions: readonly Decision[], dryRun: boolean): TaskDecisionCounts {
+  const c: TaskDecisionCounts = { total: 0, retained: 0, deleted: 0, errors: 0, dry_run: 0, pending: 0, unsupported: 0, failed: 0 };
+  for (const d of decisions) {
+    const outcome = initialOutcome(d, dryRun);
+    c.total++;
+    if (d.action === "retain" || d.action === "protected" || d.action === "untag") c.retained++;
+    if (d.action === "delete" && outcome === "dry_run") c.deleted++;
+    if (d.action === "error") c.errors++;
+    if (outcome === "dry_run") c.dry_run++;
+    if (outcome === "pending") c.pending++;
+  }
+  return c;
 }

@@ -73,20 +73,22 @@ export function policyJson(row: PolicyRow, rules: readonly PolicyRuleRow[]): Rec
 /** A policy by id or name with its rules; undefined when there is none. */
 export async function readStoredPolicy(db: Queryable, idOrName: number | string): Promise<StoredPolicy | undefined> {
   const byId = typeof idOrName === "number";
-  // policies primary key / policies name unique
-  const { rows } = await db.query<PolicyRow>(
-    `select ${POLICY_COLUMNS} from ebb.policies p join ebb.registries r on r.id = p.registry_id
+  // policies primary key / policies name unique; its rules in the same statement
+  // (policy_rules (policy_id, position) unique), in position order
+  const { rows } = await db.query<PolicyRow & { rules_json: PolicyRuleRow[] }>(
+    `select ${POLICY_COLUMNS},
+            coalesce((select json_agg(json_build_object(
+                        'position', x.position, 'template', x.template::text, 'params', x.params,
+                        'tag_selectors', x.tag_selectors, 'repository_selectors', x.repository_selectors,
+                        'disabled', x.disabled) order by x.position)
+                        from ebb.policy_rules x where x.policy_id = p.id), '[]') as rules_json
+       from ebb.policies p join ebb.registries r on r.id = p.registry_id
       where ${byId ? "p.id = $1" : "p.name = $1"}`,
     [idOrName],
   );
-  const row = rows[0];
-  if (!row) return undefined;
-  // policy_rules (policy_id, position) unique
-  const { rows: rules } = await db.query<PolicyRuleRow>(
-    `select position, template::text, params, tag_selectors, repository_selectors, disabled
-       from ebb.policy_rules where policy_id = $1 order by position`,
-    [row.id],
-  );
+  const first = rows[0];
+  if (!first) return undefined;
+  const { rules_json: rules, ...row } = first;
   return { row, rules, json: policyJson(row, rules), rulePositions: rules.map((r) => r.position) };
 }
 

@@ -10,7 +10,7 @@ import type pg from "pg";
 import { PermanentTaskError, type TaskControl } from "../executions/kind.js";
 import type { DeleteOutcome } from "../registry/client.js";
 import { readRepositoryCandidates } from "./candidates_query.js";
-import { countTaskDecisions, hasDecisions, insertDecisions, pendingCalls } from "./decisions_store.js";
+import { countNewDecisions, countTaskDecisions, hasDecisions, insertDecisions, pendingCalls, type TaskDecisionCounts } from "./decisions_store.js";
 import { executeDeletions } from "./deletion.js";
 import { evaluateRepository } from "./evaluate_repository.js";
 import type { RetentionRun } from "./retention_run.js";
@@ -22,6 +22,8 @@ export interface RepositoryTaskDeps {
   repositoryId: number;
   /** the repository's name (the task key) */
   repositoryName: string;
+  /** 1 on the task's first run: no earlier attempt can have written decisions */
+  attempt: number;
   control: Pick<TaskControl, "checkpoint" | "log" | "counts" | "details">;
   /** called only when there is something to delete; the caller closes what it opened */
   openRegistry: () => Promise<{ deleteManifest(repository: string, digest: string): Promise<DeleteOutcome> }>;
@@ -38,7 +40,12 @@ async function earlierVerdict(pool: pg.Pool, taskId: number): Promise<string | n
 }
 
 async function saveCounts(deps: RepositoryTaskDeps): Promise<{ failed: number; unsupported: number; total: number }> {
-  const c = await countTaskDecisions(deps.pool, deps.taskId);
+  const c = await countTaskDecisions(deps.pool, deps.run.executionId, deps.repositoryId);
+  setCounts(deps, c);
+  return c;
+}
+
+function setCounts(deps: RepositoryTaskDeps, c: TaskDecisionCounts): void {
   deps.control.counts.total = c.total;
   deps.control.counts.retained = c.retained;
   deps.control.counts.deleted = c.deleted;
@@ -46,14 +53,13 @@ async function saveCounts(deps: RepositoryTaskDeps): Promise<{ failed: number; u
   if (c.unsupported > 0) deps.control.details["untag_unsupported"] = c.unsupported;
   if (c.failed > 0) deps.control.details["failed_deletions"] = c.failed;
   if (c.pending > 0) deps.control.details["pending"] = c.pending;
-  return c;
 }
 
 export async function runRepositoryTask(deps: RepositoryTaskDeps): Promise<void> {
   const { pool, run, control } = deps;
   control.details["dry_run"] = run.dryRun;
   control.details["repository"] = deps.repositoryName;
-  if (await hasDecisions(pool, run.executionId, deps.repositoryId)) {
+  if (deps.attempt > 1 && (await hasDecisions(pool, run.executionId, deps.repositoryId))) {
     control.log("info", "decisions already written by an earlier attempt: resuming their registry calls");
     const verdict = await earlierVerdict(pool, deps.taskId);
     if (verdict !== null) {
@@ -84,7 +90,7 @@ export async function runRepositoryTask(deps: RepositoryTaskDeps): Promise<void>
     control.details["outcome"] = evaluation.outcome;
     if (evaluation.reason) control.details["reason"] = evaluation.reason;
     const mediaTypes = new Map(read.candidates.map((c) => [c.digest, c.media_type]));
-    await insertDecisions(pool, {
+    const inserted = await insertDecisions(pool, {
       executionId: run.executionId, taskId: deps.taskId, repositoryId: deps.repositoryId,
       rulePositions: run.rulePositions, dryRun: run.dryRun, mediaTypes,
     }, evaluation.decisions);
@@ -92,6 +98,12 @@ export async function runRepositoryTask(deps: RepositoryTaskDeps): Promise<void>
     if (evaluation.outcome === "aborted" || evaluation.outcome === "error") {
       await saveCounts(deps);
       throw new PermanentTaskError(`${evaluation.outcome === "aborted" ? "aborted" : "error"}: ${evaluation.reason ?? "unknown"}; nothing deleted`);
+    }
+    if (run.dryRun && inserted === evaluation.decisions.length) {
+      // every row is this run's own (none left by an earlier attempt): count them here, by
+      // the same rules as countTaskDecisions, without reading them back
+      setCounts(deps, countNewDecisions(evaluation.decisions, run.dryRun));
+      return;
     }
   }
 

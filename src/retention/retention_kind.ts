@@ -73,7 +73,7 @@ export function retentionKind(opts: RetentionKindOptions = {}): ExecutionKind {
       let client: RegistryClient | undefined;
       try {
         await runRepositoryTask({
-          pool: ctx.pool, run, taskId: task.id, repositoryId, repositoryName: task.key, control, deleteConcurrency,
+          pool: ctx.pool, run, taskId: task.id, repositoryId, repositoryName: task.key, attempt: task.attempt, control, deleteConcurrency,
           openRegistry: async () => {
             const record = await readRegistryRecord(ctx.pool, run.registryId);
             if (!record) throw new PermanentTaskError(`registry ${run.registryId} does not exist`);

@@ -51,27 +51,40 @@ const SELECT_RUN = `select execution_id, policy_id, policy_name, registry_id, po
 /**
  * The run of a retention execution, created from the policy on first call (planning). A
  * missing or invalid policy is a PermanentTaskError: the execution fails, nothing is deleted.
+ * Two statements: the policy with its rules, then the snapshot insert (or, when planning runs
+ * again after a crash, the snapshot already there). The run is kept in the process cache for
+ * the execution's tasks.
  */
 export async function ensureRetentionRun(pool: pg.Pool, execution: Execution): Promise<RetentionRun> {
-  const existing = await pool.query<RunRow>(SELECT_RUN, [execution.id]);
-  if (existing.rows[0]) return fromRow(existing.rows[0]);
   const stored = await readStoredPolicy(pool, execution.targetId);
-  if (!stored) throw new PermanentTaskError(`policy ${execution.targetId} does not exist (deleted?)`);
+  if (!stored) {
+    // deleted since: an earlier planning attempt may still have taken the snapshot
+    const { rows } = await pool.query<RunRow>(SELECT_RUN, [execution.id]);
+    if (rows[0]) return remember(fromRow(rows[0]));
+    throw new PermanentTaskError(`policy ${execution.targetId} does not exist (deleted?)`);
+  }
   try {
-    parsePolicy(stored.json);
+    parsePolicy(stored.json); // an invalid policy fails here: no snapshot, no task
   } catch (err) {
     if (err instanceof PolicyValidationError) throw new PermanentTaskError(`policy ${stored.row.name}: ${err.message}`);
     throw err;
   }
-  await pool.query(
-    `insert into ebb.retention_runs (execution_id, policy_id, policy_name, registry_id, policy, rule_positions, dry_run, evaluated_at)
-     values ($1, $2, $3, $4, $5, $6, $7, $8)
-     on conflict (execution_id) do nothing`,
+  const { rows } = await pool.query<RunRow>(
+    `with ins as (
+       insert into ebb.retention_runs (execution_id, policy_id, policy_name, registry_id, policy, rule_positions, dry_run, evaluated_at)
+       values ($1, $2, $3, $4, $5, $6, $7, $8)
+       on conflict (execution_id) do nothing
+       returning execution_id, policy_id, policy_name, registry_id, policy, rule_positions, dry_run, evaluated_at)
+     select * from ins
+     union all
+     select execution_id, policy_id, policy_name, registry_id, policy, rule_positions, dry_run, evaluated_at
+       from ebb.retention_runs where execution_id = $1 and not exists (select 1 from ins)`,
     [execution.id, stored.row.id, stored.row.name, stored.row.registry_id, JSON.stringify(stored.json),
      stored.rulePositions, execution.dryRun || stored.row.dry_run, execution.fireTime],
   );
-  const { rows } = await pool.query<RunRow>(SELECT_RUN, [execution.id]);
-  return fromRow(rows[0]!);
+  // (a concurrent planner's snapshot, committed after this statement began, is read again)
+  const row = rows[0] ?? (await pool.query<RunRow>(SELECT_RUN, [execution.id])).rows[0]!;
+  return remember(fromRow(row));
 }
 
 const cache = new Map<number, RetentionRun>();
@@ -83,8 +96,11 @@ export async function loadRetentionRun(pool: pg.Pool, executionId: number): Prom
   if (hit) return hit;
   const { rows } = await pool.query<RunRow>(SELECT_RUN, [executionId]);
   if (!rows[0]) throw new PermanentTaskError(`execution ${executionId} has no retention run (it was not planned as a retention execution)`);
-  const run = fromRow(rows[0]);
-  if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
-  cache.set(executionId, run);
+  return remember(fromRow(rows[0]));
+}
+
+function remember(run: RetentionRun): RetentionRun {
+  if (!cache.has(run.executionId) && cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
+  cache.set(run.executionId, run);
   return run;
 }
