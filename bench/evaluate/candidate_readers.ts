@@ -2,18 +2,19 @@
 // same Candidate[] for the same pure evaluator:
 //
 //  - ebb: ONE set-based query per repository (issue 4: "candidates are read in one set-based
-//    query per repository, not 10 per page"). Tags and graph edges are aggregated per digest
-//    in the same statement; times come back as epoch milliseconds (float8), cheap to parse.
+//    query per repository, not 10 per page"): ebb's own reader, readRepositoryCandidates
+//    (src/retention/candidates_query.ts), the statement every retention task runs.
 //  - Harbor-style peer: pages of 10 candidates (Harbor's retention page size), one query per
 //    page, LIMIT 10 OFFSET k, until a short page. Each page query carries the tags and edges
 //    of its 10 artifacts, so the peer is if anything favoured: Harbor also pays an HTTP round
 //    trip per page and re-reads immutable rules per candidate.
 //
-// Both order by (pushed_at desc, digest), the retention tie-break, which is a scan of
+// The peer orders by (pushed_at desc, digest), the retention tie-break, a scan of
 // artifacts_repository_pushed_idx (repository_id, pushed_at desc, digest). Tags are read with
 // tags_artifact_idx (repository_id, digest); edges with the artifact_references primary key.
 import type pg from "pg";
 import type { Candidate } from "../../src/retention/candidate.js";
+import { readRepositoryCandidates } from "../../src/retention/candidates_query.js";
 
 interface CandidateRow {
   digest: string;
@@ -49,13 +50,6 @@ const JOINS = `
     where ar.repository_id = a.repository_id and ar.digest = a.digest
   ) r on true`;
 
-export const SET_BASED_SQL = `
-  select ${COLUMNS}
-  from ebb.artifacts a                                 -- artifacts_repository_pushed_idx
-  ${JOINS}
-  where a.repository_id = $1
-  order by a.pushed_at desc, a.digest`;
-
 export const PAGED_SQL = `
   select ${COLUMNS}
   from (select * from ebb.artifacts
@@ -90,9 +84,10 @@ export interface ReadResult {
   queries: number;
 }
 
+/** ebb's own reader, exactly what a retention task runs (src/retention/candidates_query.ts). */
 export async function readCandidatesSetBased(pool: pg.Pool, repositoryId: number): Promise<ReadResult> {
-  const { rows } = await pool.query<CandidateRow>({ name: "bench_candidates_set", text: SET_BASED_SQL, values: [repositoryId] });
-  return { candidates: rows.map(toCandidate), queries: 1 };
+  const { candidates } = await readRepositoryCandidates(pool, repositoryId);
+  return { candidates, queries: 1 };
 }
 
 export async function readCandidatesPaged(pool: pg.Pool, repositoryId: number, pageSize = HARBOR_PAGE_SIZE): Promise<ReadResult> {

@@ -12,6 +12,7 @@ import { fmtCount, fmtRate, fmtRatio, fmtSeconds } from "../support/report.js";
 import { runGraphileNoop, type NoopResult } from "../graphile_noop/graphile_noop.js";
 import { NOOP_KIND, TASKS_PER_EXECUTION } from "./noop_kind.js";
 import { seedPolicies } from "../support/seed_policies.js";
+import { installStatementCounter, statementsBetween } from "../support/statement_counter.js";
 import { noopSchedules, runStorm, type StormResult } from "./storm_run.js";
 
 const POOL_SIZE = 10;
@@ -31,7 +32,8 @@ export const midnightStormBenchmark: Benchmark = {
   description: "midnight storm: 10,000 daily schedules due at the same second, 1/2/4 ebb processes, vs raw graphile-worker",
   async run(ctx) {
     const full = ctx.scale === "full";
-    const schedules = full ? 10_000 : 60;
+    // BENCH_STORM_SCHEDULES=n overrides the count (development)
+    const schedules = Number(process.env.BENCH_STORM_SCHEDULES) || (full ? 10_000 : 60);
     // BENCH_STORM_PROCESSES=1,2 narrows the process counts (development)
     const processCounts = process.env.BENCH_STORM_PROCESSES
       ? process.env.BENCH_STORM_PROCESSES.split(",").map(Number)
@@ -93,7 +95,12 @@ export const midnightStormBenchmark: Benchmark = {
     const jobs = schedules * (1 + TASKS_PER_EXECUTION);
     const peerDb = await ctx.freshDatabase("storm_peer");
     ctx.log(`raw graphile-worker peer: ${jobs} no-op jobs, ebb's runner settings ...`);
+    // the peer runs in this process: its statements are counted here, the connection
+    // sampler's own (pg_stat_activity) left out
+    const countStatements = installStatementCounter();
+    const peerBefore = countStatements();
     const peer: NoopResult = await runGraphileNoop(peerDb.url, peerDb.name, { jobs, concurrency: CONCURRENCY, poolSize: POOL_SIZE, mode: "ebb" });
+    const peerStatements = statementsBetween(peerBefore, countStatements(), /pg_stat_activity|pg_database|create database|drop database/i);
     await peerDb.drop();
 
     const rows = results.map(({ label, processes, r }) => [
@@ -108,9 +115,10 @@ export const midnightStormBenchmark: Benchmark = {
       fmtRate(r.jobsPerSecond),
       `${r.connections.ebbTotal} / ${r.configuredConnections}`,
       mib(r.peakRssPerProcess),
+      (r.statements / r.jobs).toFixed(1),
       fmtRatio(r.jobsPerSecond / peer.jobsPerSecond),
     ]);
-    for (const f of failures) rows.push([f[0]!, f[1]!, f[2]!, "", "", "", "", "", "", "", "", ""]);
+    for (const f of failures) rows.push([f[0]!, f[1]!, f[2]!, "", "", "", "", "", "", "", "", "", ""]);
     rows.push([
       "peer: raw graphile-worker, no-op jobs (burn-down)",
       1,
@@ -123,6 +131,7 @@ export const midnightStormBenchmark: Benchmark = {
       fmtRate(peer.jobsPerSecond),
       `${peer.connections.ebbTotal} / ${POOL_SIZE}`,
       "",
+      (peerStatements / peer.jobs).toFixed(1),
       "1.00x",
     ]);
     const one = results[0]!.r;
@@ -139,11 +148,15 @@ export const midnightStormBenchmark: Benchmark = {
           return `target (issue 5): ebb >= ${TARGET_RATIO}x raw graphile-worker, ${label}, 1 process: ${fmtRatio(ratio)} - ${ratio >= TARGET_RATIO ? "met" : "MISSED"}.`;
         }),
       "the peer is single-process; rows with more processes compare against it as well.",
+      "SQL statements/job: every statement the ebb processes sent from just before the slot to the end (graphile-worker's own included; BEGIN/COMMIT count), over the jobs - a count, unaffected by machine load, where jobs/s is not.",
+      ...results
+        .filter((x) => x.processes === 1)
+        .map(({ label, r }) => `${label}, 1 process, statements by cost: ${r.statementDetail.slice(0, 8).map((x) => `${x.count} x ${x.sql.slice(0, 60)}`).join("; ")}.`),
     ];
     const tables: ResultTable[] = [
       {
         title: `midnight storm: ${fmtCount(schedules)} daily schedules due at the same second`,
-        head: ["workload", "processes", "executions", "tasks", "jobs", "artifacts evaluated", "first start s", "slot -> all done s", "jobs/s", "peak ebb conns / pool", "peak RSS/process", "vs raw graphile"],
+        head: ["workload", "processes", "executions", "tasks", "jobs", "artifacts evaluated", "first start s", "slot -> all done s", "jobs/s", "peak ebb conns / pool", "peak RSS/process", "SQL statements/job", "vs raw graphile"],
         rows,
         notes,
       },

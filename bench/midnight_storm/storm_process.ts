@@ -4,7 +4,10 @@
 import { loadConfig } from "../../src/config/load.js";
 import { createLogger } from "../../src/log/logger.js";
 import { startService } from "../../src/service/service.js";
+import { installStatementCounter } from "../support/statement_counter.js";
 import { benchNoopKind } from "./noop_kind.js";
+
+if (process.env.BENCH_STATEMENTS_FILE) installStatementCounter(process.env.BENCH_STATEMENTS_FILE);
 
 const config = loadConfig(process.env, {});
 const logger = createLogger(config.logLevel);

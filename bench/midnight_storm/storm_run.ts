@@ -9,6 +9,10 @@ import type { BenchDatabase } from "../support/bench_database.js";
 import { SERVER_URL } from "../support/bench_database.js";
 import { startConnectionSampler, type ConnectionPeaks } from "../support/connection_sampler.js";
 import { startEbb, type EbbChild } from "../support/ebb_processes.js";
+import type { StatementCounts } from "../support/statement_counter.js";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 
 const STORM_PROCESS = fileURLToPath(new URL("./storm_process.ts", import.meta.url));
 
@@ -47,6 +51,37 @@ export interface StormResult {
   connections: ConnectionPeaks;
   configuredConnections: number;
   peakRssPerProcess: number;
+  /** SQL statements the ebb processes sent from just before the slot to the end */
+  statements: number;
+  /** the same by statement text, summed over the processes, most time first */
+  statementDetail: StatementCounts["statements"];
+}
+
+function readCounts(file: string): StatementCounts {
+  try {
+    return JSON.parse(readFileSync(file, "utf8")) as StatementCounts;
+  } catch {
+    return { total: 0, statements: [] };
+  }
+}
+
+/** after - before, summed over the processes' files */
+function countSince(before: StatementCounts[], files: string[]): { total: number; statements: StatementCounts["statements"] } {
+  const by = new Map<string, { count: number; ms: number }>();
+  let total = 0;
+  files.forEach((f, i) => {
+    const after = readCounts(f);
+    total += after.total - (before[i]?.total ?? 0);
+    const base = new Map((before[i]?.statements ?? []).map((x) => [x.sql, x]));
+    for (const x of after.statements) {
+      const b = base.get(x.sql);
+      const s = by.get(x.sql) ?? { count: 0, ms: 0 };
+      s.count += x.count - (b?.count ?? 0);
+      s.ms += x.ms - (b?.ms ?? 0);
+      by.set(x.sql, s);
+    }
+  });
+  return { total, statements: [...by].map(([sql, s]) => ({ sql, ...s })).filter((x) => x.count > 0).sort((a, b) => b.ms - a.ms) };
 }
 
 function cronAt(slot: Date): string {
@@ -69,6 +104,8 @@ export async function runStorm(db: BenchDatabase, opts: StormOptions): Promise<S
   // processes first (their start-up time must not eat into the lead), then the schedules
   const sampler = await startConnectionSampler(SERVER_URL, db.name);
   const children: EbbChild[] = [];
+  const countsDir = mkdtempSync(path.join(tmpdir(), "ebb-storm-statements-"));
+  const countFiles = Array.from({ length: opts.processes }, (_, p) => path.join(countsDir, `ebb-${p + 1}.json`));
   try {
     for (let p = 0; p < opts.processes; p++) {
       const roles = p === 0 ? "scheduler,worker" : "worker";
@@ -80,6 +117,7 @@ export async function runStorm(db: BenchDatabase, opts: StormOptions): Promise<S
           EBB_WORKER_CONCURRENCY: String(opts.workerConcurrency),
           EBB_MIGRATE: "false",
           EBB_LOG_LEVEL: "info",
+          BENCH_STATEMENTS_FILE: countFiles[p],
           ...opts.env,
         }, STORM_PROCESS),
       );
@@ -101,6 +139,8 @@ export async function runStorm(db: BenchDatabase, opts: StormOptions): Promise<S
       await new Promise((r) => setTimeout(r, 200));
     }
     opts.log(`processes ready, schedules initialised; waiting for the slot`);
+    await new Promise((r) => setTimeout(r, 250)); // the counters' files are rewritten every 200 ms
+    const countsBefore = countFiles.map(readCounts);
 
     const deadline = Date.now() + opts.leadSeconds * 1000 + opts.timeoutMs;
     let finished = true;
@@ -121,6 +161,8 @@ export async function runStorm(db: BenchDatabase, opts: StormOptions): Promise<S
       await new Promise((res) => setTimeout(res, 250));
     }
     const connections = await sampler.stop();
+    await new Promise((r) => setTimeout(r, 250));
+    const counted = countSince(countsBefore, countFiles);
     const peakRssPerProcess = Math.max(...children.map((c) => c.peakRss()));
 
     const { rows: ex } = await db.pool.query<{ status: string; n: number; first_start: Date; last_end: Date }>(
@@ -163,9 +205,12 @@ export async function runStorm(db: BenchDatabase, opts: StormOptions): Promise<S
       connections,
       configuredConnections: opts.poolSize * opts.processes,
       peakRssPerProcess,
+      statements: counted.total,
+      statementDetail: counted.statements,
     };
   } finally {
     await Promise.all(children.map((c) => c.stop()));
     await sampler.stop();
+    rmSync(countsDir, { recursive: true, force: true });
   }
 }
