@@ -34,7 +34,7 @@ after(async () => {
   await reg?.stop();
 });
 
-/** A query that survives the outage: a fresh pool per attempt window, errors mean "not yet". */
+/** A query for polling across the outage: an error (server down) means "not yet". */
 function tolerant(pool: pg.Pool) {
   return async <T = any>(sql: string, params: unknown[] = []): Promise<T[] | undefined> => {
     try {
