@@ -1,8 +1,10 @@
 // The 'retention' execution kind: target_id = ebb.policies.id.
 //   planTasks: snapshot the policy (retention_run.ts), then the policy registry's repositories
 //              (not deleted) that are in scope and selected by at least one enabled rule, in
-//              batches, one task each (key = repository name, group = the registry, so at most
-//              taskGroupConcurrency repositories of one registry are worked on at once).
+//              batches, one task each (key = repository name; group = the registry, so at most
+//              taskGroupConcurrency repositories of one registry are worked on at once; a dry
+//              run makes no registry call, so its tasks have no group and run at the workers'
+//              full concurrency).
 //              Repositories no rule selects get no task: they are never touched.
 //   runTask:   repository_task.ts.
 import type pg from "pg";
@@ -56,12 +58,14 @@ export function retentionKind(opts: RetentionKindOptions = {}): ExecutionKind {
     name: "retention",
     async *planTasks(ctx, execution) {
       const run = await ensureRetentionRun(ctx.pool, execution);
+      // the per-registry limit protects the registry: only runs that delete call it
+      const group = run.dryRun ? {} : { group: `registry:${run.registryId}` };
       for await (const page of repositoryPages(ctx.pool, run.registryId, batchSize, literalProjects(run.policy))) {
         const batch: TaskSpec[] = [];
         for (const repo of page) {
           const scope = scopeOf(run.compiled, repo.name);
           if (!scope.inScope || scope.rules.length === 0) continue;
-          batch.push({ key: repo.name, group: `registry:${run.registryId}`, payload: { repositoryId: repo.id } });
+          batch.push({ key: repo.name, ...group, payload: { repositoryId: repo.id } });
         }
         if (batch.length > 0) yield batch;
       }
