@@ -88,7 +88,7 @@ export async function ensureRetentionRun(pool: pg.Pool, execution: Execution): P
 }
 
 const cache = new Map<number, RetentionRun>();
-const CACHE_SIZE = 32;
+const CACHE_SIZE = 256;
 
 /** The run of an execution (cached per process: many tasks of one execution share it). */
 export async function loadRetentionRun(pool: pg.Pool, executionId: number): Promise<RetentionRun> {
