@@ -8,6 +8,7 @@ import { NOOP_KIND, TASKS_PER_EXECUTION } from "../midnight_storm/noop_kind.js";
 import { noopSchedules, runStorm, type StormResult } from "../midnight_storm/storm_run.js";
 import { SERVER_URL } from "../support/bench_database.js";
 import { startConnectionSampler } from "../support/connection_sampler.js";
+import { startCpuAccounting, type CpuWindow } from "./cpu_accounting.js";
 import type { Benchmark, ResultTable } from "../support/benchmark.js";
 import { mib } from "../support/memory_sampler.js";
 import { fmtCount, fmtRate, fmtRatio, fmtSeconds } from "../support/report.js";
@@ -32,7 +33,7 @@ export const scaleoutBenchmark: Benchmark = {
       : [1, 2, 4];
     const lead = full ? 10 : 6;
     const modes: Mode[] = ["direct", "pgbouncer"];
-    const results: { mode: Mode; processes: number; r: StormResult; peakServers: number }[] = [];
+    const results: { mode: Mode; processes: number; r: StormResult; peakServers: number; cpu: CpuWindow }[] = [];
     const failures: (string | number)[][] = [];
     let bouncer: PgBouncer | undefined;
     try {
@@ -48,19 +49,30 @@ export const scaleoutBenchmark: Benchmark = {
             // every backend but the bench's own: through PgBouncer a server connection carries the
             // application_name of the last client it served, and none before the first
             const servers = await startConnectionSampler(SERVER_URL, db.name, { ebbPattern: /^(?!bench:)/ });
-            const r = await runStorm(db, {
-              prepare: noopSchedules(db, NOOP_KIND, schedules),
-              processes,
-              poolSize: POOL_SIZE,
-              workerConcurrency: CONCURRENCY,
-              leadSeconds: lead,
-              timeoutMs: 5 * 60_000,
-              log: ctx.log,
-              env,
-            }).finally(() => servers.stop());
+            const cpuAccounting = startCpuAccounting(db.name);
+            let r: StormResult;
+            try {
+              r = await runStorm(db, {
+                prepare: noopSchedules(db, NOOP_KIND, schedules),
+                processes,
+                poolSize: POOL_SIZE,
+                workerConcurrency: CONCURRENCY,
+                leadSeconds: lead,
+                timeoutMs: 5 * 60_000,
+                log: ctx.log,
+                env,
+              });
+            } finally {
+              cpuAccounting.stop();
+              await servers.stop();
+            }
+            // the storm's window: the slot -> the last execution's end (same machine, same clock)
+            const { rows: [w] } = await db.pool.query<{ slot: Date; last: Date | null }>(
+              "select min(fire_time) as slot, max(ended_at) as last from ebb.executions");
+            const cpu = cpuAccounting.window(w!.slot.getTime(), (w!.last ?? new Date()).getTime());
             const peakServers = (await servers.stop()).ebbTotal;
-            ctx.log(`${mode}, ${processes} process(es): ${fmtSeconds(r.seconds)} s, ${fmtRate(r.jobsPerSecond)} jobs/s, peak server connections ${peakServers} (${JSON.stringify(r.connections.byApplication)})`);
-            results.push({ mode, processes, r, peakServers });
+            ctx.log(`${mode}, ${processes} process(es): ${fmtSeconds(r.seconds)} s, ${fmtRate(r.jobsPerSecond)} jobs/s, peak server connections ${peakServers}, CPU cores ebb ${cpu.ebbCores.toFixed(2)} postgres ${cpu.postgresCores.toFixed(2)} pgbouncer ${cpu.pgbouncerCores.toFixed(2)} other ${cpu.otherCores.toFixed(2)}`);
+            results.push({ mode, processes, r, peakServers, cpu });
           } catch (err) {
             ctx.log(`${mode}, ${processes} process(es) FAILED: ${(err as Error).message}`);
             failures.push([mode, processes, `FAILED: ${(err as Error).message.split("\n")[0]}`]);
@@ -76,7 +88,7 @@ export const scaleoutBenchmark: Benchmark = {
     const refused = bouncer ? bouncer.log().split("\n").filter((l) => /no more connections allowed|too many clients/i.test(l)) : [];
 
     const base = (mode: Mode) => results.find((x) => x.mode === mode && x.processes === Math.min(...processCounts))?.r;
-    const rows: (string | number)[][] = results.map(({ mode, processes, r, peakServers }) => {
+    const rows: (string | number)[][] = results.map(({ mode, processes, r, peakServers, cpu }) => {
       const one = base(mode);
       return [
         mode === "direct" ? "direct" : `PgBouncer (transaction, pool ${PGBOUNCER_POOL})`,
@@ -89,21 +101,24 @@ export const scaleoutBenchmark: Benchmark = {
         one ? fmtRatio(r.jobsPerSecond / one.jobsPerSecond) : "-",
         `${peakServers}`,
         `${processes * POOL_SIZE}`,
+        `${cpu.ebbCores.toFixed(2)} / ${cpu.postgresCores.toFixed(2)} / ${cpu.pgbouncerCores.toFixed(2)} / ${cpu.otherCores.toFixed(2)}`,
+        r.jobs ? `${(((cpu.ebbCores + cpu.postgresCores + cpu.pgbouncerCores) * cpu.seconds * 1000) / r.jobs).toFixed(1)}` : "-",
         mib(r.peakRssPerProcess),
       ];
     });
-    for (const f of failures) rows.push([f[0]!, f[1]!, f[2]!, "", "", "", "", "", "", "", ""]);
+    for (const f of failures) rows.push([f[0]!, f[1]!, f[2]!, "", "", "", "", "", "", "", "", "", ""]);
     const cappedByBouncer = results.filter((x) => x.mode === "pgbouncer").every((x) => x.peakServers <= PGBOUNCER_POOL);
     const notes = [
       `${fmtCount(schedules)} daily schedules due at the same second (spread 0), the no-op kind (${TASKS_PER_EXECUTION} tasks per execution; jobs = one plan job per execution + one per task); every process: pool ${POOL_SIZE}, worker concurrency ${CONCURRENCY}; process 1 runs scheduler + worker, the others worker only.`,
       `direct: each process connects to PostgreSQL (graphile-worker LISTENs for new jobs). PgBouncer: Debian's pgbouncer ${"1.18"} on loopback, pool_mode transaction, default_pool_size = max_db_connections = ${PGBOUNCER_POOL}; ebb with EBB_DATABASE_POOLING=transaction (no prepared statements, no LISTEN, idle workers poll every ${POLL_INTERVAL_MS} ms).`,
       `time = nominal cron slot to the last execution's ended_at (database clock); first start = slot to the first execution's start; speed-up = jobs/s over the same mode's 1-process row.`,
+      `CPU cores = CPU seconds per second of the storm (slot -> all done) from /proc: the ebb processes, the PostgreSQL backends of the storm's database, PgBouncer, and everything else on the machine (other sessions' work included); CPU ms per job = (ebb + PostgreSQL + PgBouncer) CPU over jobs.`,
       `peak server connections = highest number of backends on the storm's database in one pg_stat_activity sample (every 50 ms), the bench's own (bench:*) excluded; client connections = what the ebb pools may open. PgBouncer kept PostgreSQL at or under its pool: ${cappedByBouncer ? "yes, in every row" : "NO"}; PgBouncer refused a client: ${refused.length ? `YES (${refused.length} lines)` : "never"}.`,
     ];
     const tables: ResultTable[] = [
       {
         title: `scale-out: midnight storm of ${fmtCount(schedules)} schedules, 1/2/4 processes, direct and through PgBouncer`,
-        head: ["connection", "processes", "executions", "jobs", "first start s", "slot -> all done s", "jobs/s", "speed-up", "peak server conns", "client conns", "peak RSS/process"],
+        head: ["connection", "processes", "executions", "jobs", "first start s", "slot -> all done s", "jobs/s", "speed-up", "peak server conns", "client conns", "CPU cores: ebb / PostgreSQL / PgBouncer / other", "CPU ms per job", "peak RSS/process"],
         rows,
         notes,
       },
