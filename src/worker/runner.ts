@@ -6,6 +6,7 @@ import type { KindMap } from "../executions/kind.js";
 import type { AppContext } from "../service/context.js";
 import { graphileLogger } from "./graphile_logger.js";
 import { withoutListen } from "./listenless_pool.js";
+import { OrphanedJobSweeper } from "./orphaned_jobs.js";
 import { buildTaskList } from "./task_list.js";
 
 export interface WorkerRole {
@@ -24,10 +25,19 @@ export async function startWorker(ctx: AppContext, onFatal: (err: unknown) => vo
   // releases the jobs of a pool whose heartbeat stops (src/executions/recovery.ts).
   const events: WorkerEvents = new EventEmitter();
   const heartbeats: Promise<Heartbeat>[] = [];
+  // Jobs whose completion or failure graphile-worker lost to a dropped connection stay locked
+  // by this live pool: released again after a while (orphaned_jobs.ts).
+  const sweeper = new OrphanedJobSweeper(ctx.pool, events, {
+    minAgeMs: Math.max(5_000, 3 * ctx.config.heartbeatIntervalMs),
+    everyMs: ctx.config.heartbeatIntervalMs,
+    onReleased: (jobIds) => ctx.logger.warn({ jobIds }, "released jobs this process had locked but no longer ran (their completion or failure was lost with a database connection): they run again"),
+    onError: (err) => ctx.logger.warn({ err: (err as Error).message }, "orphaned job sweep failed"),
+  });
   events.on("pool:create", ({ workerPool }) => {
     const hb = new Heartbeat(ctx.pool, workerPool.id, ctx.config.heartbeatIntervalMs, (err) =>
       ctx.logger.warn({ err: (err as Error).message }, "worker heartbeat failed"));
     heartbeats.push(hb.start().then(() => hb));
+    sweeper.start(workerPool.id);
   });
   // Behind PgBouncer in transaction mode (README "Scale-out and PgBouncer"): no named
   // prepared statements (a statement prepared on one server connection is unknown on the
@@ -86,6 +96,7 @@ export async function startWorker(ctx: AppContext, onFatal: (err: unknown) => vo
         ctx.logger.warn({ timeoutMs }, "jobs still running after the shutdown timeout: releasing them");
         await runner.kill("ebb shutdown timeout").catch(() => {});
       }
+      await sweeper.stop();
       // Only now: a heartbeat removed while jobs still ran would let recovery re-run them.
       await Promise.all(heartbeatList.map((hb) => hb.stop()));
     },
