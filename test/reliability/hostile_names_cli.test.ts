@@ -41,12 +41,12 @@ test("SQL- and path-like names on the command line: refused naming the argument,
     assert.equal(r.code, 2, `${args.join(" ")}: exit ${r.code} ${r.stderr}`);
     assert.match(r.stderr, message, args.join(" "));
   }
-  // a repository argument that is no repository name: the sync reads nothing and stores
-  // nothing, and says why (exit 1: the check happens in the sync, not in argument parsing)
+  // a repository argument that is no repository name: a usage error naming the argument,
+  // before anything is read or stored
   for (const bad of ["../../etc/passwd", "team/app'; drop table ebb.repositories; --"]) {
     const r = await runEbb(["sync", "local", bad, "--database-url", db.url], env);
-    assert.notEqual(r.code, 0, `sync local ${bad}: ${r.stderr}`);
-    assert.ok(r.stderr.includes(`invalid repository name ${JSON.stringify(bad)}: not read, not stored`), `sync local ${bad}: ${r.stderr}`);
+    assert.equal(r.code, 2, `sync local ${bad}: ${r.stderr}`);
+    assert.ok(r.stderr.includes(`repository: invalid repository name ${JSON.stringify(bad)}`), `sync local ${bad}: ${r.stderr}`);
   }
   // every table still there and unchanged
   assert.deepEqual((await q("select name from ebb.policies")).map((r) => r.name), [SQL_NAME]);

@@ -5,6 +5,8 @@
 // With a repository: this command syncs that one repository itself, right away (a few
 // registry requests and one short transaction, the same code as the workers' sync), since a
 // sync execution always covers a whole registry. Exit 1 when the repository is left STALE.
+import { RegistryInputError } from "../../registry/errors.js";
+import { assertRepository } from "../../registry/reference.js";
 import type { Command } from "commander";
 import { findRegistry } from "../../executions/execution_queries.js";
 import { triggerExecution } from "../../executions/trigger.js";
@@ -25,6 +27,14 @@ export function registerSync(program: Command): void {
   addWaitOptions(cmd, "sync execution");
   addDbOptions(cmd);
   cmd.action(async (registryRef: string, repository: string | undefined, opts: Record<string, unknown> & WaitFlags) => {
+    if (repository !== undefined) {
+      try {
+        assertRepository(repository);
+      } catch (err) {
+        if (err instanceof RegistryInputError) throw new UsageError(`repository: ${err.message} (OCI names: lowercase path components, e.g. team/app)`);
+        throw err;
+      }
+    }
     process.exitCode = await withCliContext(opts, async (ctx) => {
       const registry = await findRegistry(ctx.pool, registryRef);
       if (!registry) throw new UsageError(`registry ${registryRef}: no such registry in ebb.registries`);
