@@ -2,6 +2,7 @@ import type { Task as GraphileTask } from "graphile-worker";
 import type pg from "pg";
 import type { AppContext } from "../service/context.js";
 import { finalizeIfDone } from "./finalize.js";
+import { JobNotifier } from "./job_notifier.js";
 import { PermanentTaskError, type Execution, type KindMap, type TaskSpec } from "./kind.js";
 
 export interface PlanJobOptions {
@@ -25,7 +26,7 @@ interface StartedRow {
 /**
  * The graphile-worker task that starts an execution: pending -> running (or stopped when a
  * stop came first), then the kind's task batches, each inserted with its jobs in ONE
- * statement (ebb.plan_tasks: add_jobs, one NOTIFY per batch). Re-running it after a crash is
+ * statement (ebb.plan_tasks; the jobs' NOTIFY is sent afterwards, see job_notifier.ts). Re-running it after a crash is
  * safe: task keys are unique per execution and only new ones get jobs.
  *
  * Per-group concurrency: a task with a group goes to one of `taskGroupConcurrency` named
@@ -34,6 +35,13 @@ interface StartedRow {
  * however many workers there are. Global concurrency is the workers' concurrency.
  */
 export function planJob(ctx: AppContext, kinds: KindMap, opts: PlanJobOptions): GraphileTask {
+  // task jobs are inserted without a NOTIFY (migration 0008); idle workers are woken here
+  const notifier = new JobNotifier(ctx.pool);
+  const plan = (executionId: number, batch: TaskSpec[], maxAttempts: number, last: boolean) =>
+    insertTasks(ctx.pool, executionId, batch, maxAttempts, opts.taskGroupConcurrency, last).then((created) => {
+      notifier.jobsAdded(created);
+      return created;
+    });
   return async (rawPayload, helpers) => {
     const executionId = Number((rawPayload as { executionId?: unknown }).executionId);
     const { rows } = await ctx.pool.query<StartedRow>(
@@ -65,10 +73,10 @@ export function planJob(ctx: AppContext, kinds: KindMap, opts: PlanJobOptions): 
       let held: TaskSpec[] | undefined;
       for await (const batch of kind.planTasks(ctx, execution)) {
         if (batch.length === 0) continue;
-        if (held && (await insertTasks(ctx.pool, execution.id, held, maxAttempts, opts.taskGroupConcurrency, false)) < 0) return;
+        if (held && (await plan(execution.id, held, maxAttempts, false)) < 0) return;
         held = batch;
       }
-      if (held) await insertTasks(ctx.pool, execution.id, held, maxAttempts, opts.taskGroupConcurrency, true);
+      if (held) await plan(execution.id, held, maxAttempts, true);
       else await ctx.pool.query("select ebb.finish_planning($1)", [executionId]);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
