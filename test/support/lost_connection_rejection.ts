@@ -6,7 +6,7 @@ import { pino } from "pino";
 import type { RunningService } from "../../src/service/service.js";
 import { runUntilStopped } from "../../src/service/process_lifecycle.js";
 
-const logger = pino({ level: "info" }, pino.destination(2)); // stderr, as ebb logs
+const logger = pino({ level: "info" }, process.stderr); // stderr, as ebb logs
 let finish: (code: number) => void = () => {};
 const service = {
   done: new Promise<number>((resolve) => (finish = resolve)),
