@@ -1,19 +1,7 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
-
-const root = fileURLToPath(new URL("../../", import.meta.url));
-
-function hasDockerCompose(): boolean {
-  try {
-    execFileSync("docker-compose", ["version"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { composeConfig, composeSkipReason, PROJECT_ROOT } from "../support/docker_compose.js";
 
 /** `docker-compose config` output cut into one text block per service */
 function services(out: string): Map<string, string> {
@@ -28,8 +16,8 @@ function services(out: string): Map<string, string> {
 
 const ini = (text: string, key: string) => new RegExp(`^${key}\\s*=\\s*(.+)$`, "m").exec(text)?.[1]?.trim();
 
-test("docker-compose.yml: the long-running ebb roles go through PgBouncer in transaction mode, the migrate job directly; PgBouncer's client limit covers every ebb pool", { skip: hasDockerCompose() ? false : "docker-compose (Debian package) not installed" }, () => {
-  const out = execFileSync("docker-compose", ["-f", "docker-compose.yml", "config"], { cwd: root, encoding: "utf8" });
+test("docker-compose.yml: the long-running ebb roles go through PgBouncer in transaction mode, the migrate job directly; PgBouncer's client limit covers every ebb pool", { skip: composeSkipReason() }, () => {
+  const out = composeConfig();
   const svc = services(out);
   assert.ok(svc.has("pgbouncer"), "a pgbouncer service");
   assert.match(svc.get("pgbouncer")!, /deploy\/pgbouncer\.ini:\/etc\/pgbouncer\/pgbouncer\.ini/);
@@ -46,12 +34,12 @@ test("docker-compose.yml: the long-running ebb roles go through PgBouncer in tra
   }
   assert.match(svc.get("ebb-migrate")!, /DATABASE_URL: postgres:\/\/[^@]+@postgres:5432\/ebb$/m, "the migrate job talks to PostgreSQL directly");
 
-  const conf = readFileSync(`${root}deploy/pgbouncer.ini`, "utf8");
+  const conf = readFileSync(`${PROJECT_ROOT}deploy/pgbouncer.ini`, "utf8");
   assert.equal(ini(conf, "pool_mode"), "transaction");
   assert.ok(Number(ini(conf, "max_client_conn")) >= clients, `max_client_conn ${ini(conf, "max_client_conn")} >= ${clients} ebb client connections`);
   assert.equal(ini(conf, "max_db_connections"), ini(conf, "default_pool_size"), "the pool size is a hard cap");
   assert.match(conf, /^ebb = host=postgres port=5432 dbname=ebb$/m);
-  const userlist = readFileSync(`${root}deploy/pgbouncer-userlist.txt`, "utf8");
+  const userlist = readFileSync(`${PROJECT_ROOT}deploy/pgbouncer-userlist.txt`, "utf8");
   const [, user, password] = /^"([^"]+)" "([^"]+)"$/m.exec(userlist) ?? [];
   assert.match(svc.get("postgres")!, new RegExp(`POSTGRES_USER: ${user}$`, "m"));
   assert.match(svc.get("postgres")!, new RegExp(`POSTGRES_PASSWORD: ${password}$`, "m"), "PgBouncer logs in with the database's password");
