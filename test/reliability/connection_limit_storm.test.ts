@@ -4,6 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { migrate } from "../../src/db/migrate.js";
 import { createPool } from "../../src/db/pool.js";
 import { startPrivatePostgres } from "../support/private_postgres.js";
+import { assertStormOutcome } from "../support/storm_checks.js";
 import { installTestKind, spawnTestEbb } from "../support/test_kinds.js";
 
 const SCHEDULES = 300;
@@ -75,16 +76,7 @@ test(`max_connections=30, ${PROCESSES} ebb processes of pool ${POOL_SIZE}, ${SCH
     sampling = false;
     await sampler;
 
-    const execs = await q("select status, count(*)::int as n, count(distinct schedule_id)::int as schedules, min(fire_time) as first, max(fire_time) as last from ebb.executions group by status");
-    assert.deepEqual(execs.map((e) => [e.status, e.n, e.schedules]), [["success", SCHEDULES, SCHEDULES]], "each schedule fired exactly once and succeeded");
-    assert.equal(new Date(execs[0].first).getTime(), slot!.at.getTime(), "all on the one slot");
-    assert.equal(new Date(execs[0].last).getTime(), slot!.at.getTime());
-    const tasks = await q("select status, count(*)::int as n from ebb.tasks group by status");
-    assert.deepEqual(tasks.map((t) => [t.status, t.n]), [["success", SCHEDULES * TASKS_PER_EXECUTION]]);
-    const runs = await q("select count(*)::int as tasks, max(n)::int as most from (select task_id, count(*) as n from public.test_task_runs group by task_id) r");
-    assert.deepEqual(runs[0], { tasks: SCHEDULES * TASKS_PER_EXECUTION, most: 1 }, "every task ran to completion exactly once");
-    const pids = await q("select count(distinct pid)::int as n from public.test_task_runs");
-    assert.equal(pids[0].n, PROCESSES, "the work was shared by the three processes");
+    await assertStormOutcome(q, { schedules: SCHEDULES, tasksPerExecution: TASKS_PER_EXECUTION, processes: PROCESSES, slotAt: slot!.at });
 
     assert.ok(peakEbb <= PROCESSES * POOL_SIZE, `peak ebb connections ${peakEbb} > ${PROCESSES * POOL_SIZE}`);
     assert.ok(peakEbb >= PROCESSES * 2, `the sampler saw ebb's connections (peak ${peakEbb})`);
