@@ -5,8 +5,10 @@ import { WORKER_SCHEMA } from "../db/migrate.js";
 export const JOB = {
   /** payload {executionId}: start an execution and enqueue its tasks in batches */
   plan: "ebb.execution.plan",
-  /** payload {taskId}: run one task of an execution */
+  /** payload {taskId}: run one task of an execution that has a group (in its group's named queue) */
   task: "ebb.execution.task",
+  /** payload {taskId}: run one task of an execution without a group (migration 0009) */
+  ungroupedTask: "ebb.execution.task.ungrouped",
 } as const;
 
 /** Attempts of a plan job (planning is idempotent: tasks are keyed per execution). */

@@ -3,6 +3,7 @@ import type pg from "pg";
 import type { AppContext } from "../service/context.js";
 import { finalizeIfDone } from "./finalize.js";
 import { JobNotifier } from "./job_notifier.js";
+import { JobTableStatistics } from "./job_table_statistics.js";
 import { PermanentTaskError, type Execution, type KindMap, type TaskSpec } from "./kind.js";
 
 export interface PlanJobOptions {
@@ -37,9 +38,12 @@ interface StartedRow {
 export function planJob(ctx: AppContext, kinds: KindMap, opts: PlanJobOptions): GraphileTask {
   // task jobs are inserted without a NOTIFY (migration 0008); idle workers are woken here
   const notifier = new JobNotifier(ctx.pool);
+  const statistics = new JobTableStatistics(ctx.pool, (err) =>
+    ctx.logger.warn({ err: (err as Error).message }, "could not analyze graphile-worker's job table after adding many jobs; autovacuum will"));
   const plan = (executionId: number, batch: TaskSpec[], maxAttempts: number, last: boolean) =>
     insertTasks(ctx.pool, executionId, batch, maxAttempts, opts.taskGroupConcurrency, last).then((created) => {
-      notifier.jobsAdded(created);
+      notifier.jobsAdded(created, batch.filter((t) => t.group != null).length);
+      statistics.jobsAdded(created);
       return created;
     });
   return async (rawPayload, helpers) => {

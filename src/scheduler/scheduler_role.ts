@@ -1,4 +1,5 @@
 import type { AppContext } from "../service/context.js";
+import { JobTableStatistics } from "../executions/job_table_statistics.js";
 import { CronCache } from "./cron_expression.js";
 import { schedulerTick } from "./tick.js";
 
@@ -18,6 +19,9 @@ export interface SchedulerRole {
 export function startScheduler(ctx: AppContext): SchedulerRole {
   const log = ctx.logger.child({ component: "scheduler" });
   const cronCache = new CronCache();
+  // a storm's plan jobs: keep the job table's statistics current (job_table_statistics.ts)
+  const statistics = new JobTableStatistics(ctx.pool, (err) =>
+    log.warn({ err: (err as Error).message }, "could not analyze graphile-worker's job table after adding many jobs; autovacuum will"));
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   let running: Promise<void> = Promise.resolve();
@@ -29,6 +33,7 @@ export function startScheduler(ctx: AppContext): SchedulerRole {
       if (r.fired || r.missed || r.overlapped || r.invalid) {
         log.info({ fired: r.fired, missed: r.missed, overlapped: r.overlapped, invalid: r.invalid, examined: r.examined }, "scheduler tick");
       }
+      statistics.jobsAdded(r.fired);
       again = r.more;
     } catch (err) {
       log.warn({ err: (err as Error).message }, "scheduler tick failed; retrying at the next tick");

@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import type pg from "pg";
+import { JOBS_INSERT_CHANNEL, type JobsInsertPayload } from "../executions/job_notifier.js";
 
 /**
  * The pool graphile-worker gets when DATABASE_URL is PgBouncer in transaction mode.
@@ -18,9 +19,58 @@ import type pg from "pg";
  * (test/scaleout/transaction_pooling.test.ts).
  */
 export function withoutListen(pool: pg.Pool): pg.Pool {
-  function connect(callback?: (err: Error | undefined, client?: unknown, release?: () => void) => void): unknown {
+  return withListenClient(pool, (callback) => queueMicrotask(() => callback(undefined, listenStandIn(), () => {})));
+}
+
+type ConnectCallback = (err: Error | undefined, client?: unknown, release?: (err?: unknown) => void) => void;
+
+/**
+ * Two graphile-worker runners on one pool with ONE LISTEN connection (the worker's two lanes,
+ * runner.ts): `listening` is the pool as it is, whose LISTEN client's notifications are also
+ * relayed to `relayed`, a pool whose LISTEN client is a stand-in (as in withoutListen) that
+ * emits them - "jobs:insert" only when it announces grouped tasks (`ebbGrouped`, see
+ * job_notifier.ts), as a notification of that many jobs: the one-by-one lane runs nothing else.
+ */
+export function sharedListen(pool: pg.Pool): { listening: pg.Pool; relayed: pg.Pool } {
+  const relay = new EventEmitter();
+  const listening = withListenClient(pool, (callback) => {
+    pool.connect((err: Error | undefined, client?: pg.PoolClient, release?: (err?: unknown) => void) => {
+      if (err || !client || !release) return callback(err, client, release);
+      const forward = (msg: pg.Notification) => {
+        const relayed = forOneByOneLane(msg);
+        if (relayed) relay.emit("notification", relayed);
+      };
+      client.on("notification", forward);
+      callback(undefined, client, (e?: unknown) => {
+        client.off("notification", forward);
+        release(e);
+      });
+    });
+  });
+  const relayed = withListenClient(pool, (callback) => {
+    const standIn = listenStandIn();
+    relay.on("notification", (msg) => standIn.emit("notification", msg));
+    queueMicrotask(() => callback(undefined, standIn, () => {}));
+  });
+  return { listening, relayed };
+}
+
+function forOneByOneLane(msg: pg.Notification): pg.Notification | null {
+  if (msg.channel !== JOBS_INSERT_CHANNEL) return msg;
+  let grouped = 0;
+  try {
+    grouped = Number((JSON.parse(msg.payload ?? "{}") as JobsInsertPayload).ebbGrouped) || 0;
+  } catch {
+    return null;
+  }
+  return grouped > 0 ? { ...msg, payload: JSON.stringify({ count: grouped }) } : null;
+}
+
+/** The pool, except that graphile-worker's LISTEN client (callback-form connect) comes from `listen`. */
+function withListenClient(pool: pg.Pool, listen: (callback: ConnectCallback) => void): pg.Pool {
+  function connect(callback?: ConnectCallback): unknown {
     if (typeof callback !== "function") return pool.connect();
-    queueMicrotask(() => callback(undefined, listenStandIn(), () => {}));
+    listen(callback);
     return undefined;
   }
   return new Proxy(pool, {
@@ -40,7 +90,7 @@ function listenStandIn(): EventEmitter & { query(text: unknown): Promise<{ rows:
     query(text: unknown) {
       if (typeof text === "string" && LISTEN_ONLY.test(text)) return Promise.resolve({ rows: [] as never[] });
       return Promise.reject(
-        new Error(`ebb (transaction pooling): graphile-worker sent ${JSON.stringify(String(text).slice(0, 80))} on its LISTEN client; only LISTEN/UNLISTEN were expected`),
+        new Error(`ebb: graphile-worker sent ${JSON.stringify(String(text).slice(0, 80))} on its stand-in LISTEN client; only LISTEN/UNLISTEN were expected`),
       );
     },
     release() {},

@@ -12,12 +12,15 @@ import { WORKER_SCHEMA } from "../db/migrate.js";
  * and its heartbeat fresh, so crash recovery (recovery.ts) rightly leaves it alone. The same
  * holds for a claim whose answer was lost. Such a connection error is not fatal to ebb
  * (process_lifecycle.ts); this sweep finds those jobs instead: locked by this pool for longer
- * than `minAgeMs` and not running here (graphile-worker's job:start / job:complete events).
+ * than `minAgeMs` and not held here - neither running (graphile-worker's job:start /
+ * job:complete events) nor waiting in the pool's localQueue (localQueue:getJobs:complete /
+ * localQueue:returnJobs; jobs fetched in a batch are locked while they wait).
  * Unlocked, the job runs again: a task already ended is only finalized (task_job.ts), a
  * failure that was not recorded becomes a retry.
  */
 export class OrphanedJobSweeper {
-  private readonly running = new Set<string>();
+  /** jobs running here or waiting in this pool's localQueue */
+  private readonly held = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private sweeping: Promise<unknown> = Promise.resolve();
 
@@ -26,8 +29,10 @@ export class OrphanedJobSweeper {
     events: WorkerEvents,
     private readonly opts: { minAgeMs: number; everyMs: number; onReleased: (ids: string[]) => void; onError: (err: unknown) => void },
   ) {
-    events.on("job:start", ({ job }) => this.running.add(String(job.id)));
-    events.on("job:complete", ({ job }) => this.running.delete(String(job.id)));
+    events.on("localQueue:getJobs:complete", ({ jobs }) => jobs.forEach((job) => this.held.add(String(job.id))));
+    events.on("localQueue:returnJobs", ({ jobs }) => jobs.forEach((job) => this.held.delete(String(job.id))));
+    events.on("job:start", ({ job }) => this.held.add(String(job.id)));
+    events.on("job:complete", ({ job }) => this.held.delete(String(job.id)));
   }
 
   start(workerPoolId: string): void {
@@ -40,7 +45,7 @@ export class OrphanedJobSweeper {
     this.timer.unref();
   }
 
-  /** Release this pool's locked jobs that are not running here; returns their ids. */
+  /** Release this pool's locked jobs that are not held here; returns their ids. */
   async sweep(workerPoolId: string): Promise<string[]> {
     const { rows } = await this.pool.query<{ id: string }>(
       `with orphans as (
@@ -54,7 +59,7 @@ export class OrphanedJobSweeper {
        update ${WORKER_SCHEMA}._private_jobs j set locked_at = null, locked_by = null
          from orphans o where j.id = o.id
        returning j.id::text as id`,
-      [workerPoolId, [...this.running], this.opts.minAgeMs],
+      [workerPoolId, [...this.held], this.opts.minAgeMs],
     );
     return rows.map((r) => r.id);
   }

@@ -5,16 +5,31 @@ import type { KindMap } from "../executions/kind.js";
 import { planJob } from "../executions/plan_job.js";
 import { taskJob } from "../executions/task_job.js";
 import type { AppContext } from "../service/context.js";
+import type { JobSlots } from "./job_slots.js";
+
+/** The graphile-worker tasks of the worker's two lanes (runner.ts). */
+export interface LaneTaskLists {
+  /** jobs fetched and completed one at a time: grouped tasks, whose named queues a batch fetch would break */
+  oneByOne: TaskList;
+  /** jobs fetched in batches (localQueue) and completed in batches: plan jobs, ungrouped tasks */
+  batched: TaskList;
+}
 
 /**
- * Every graphile-worker task ebb runs, by identifier. Each part of ebb contributes its own
- * tasks here (retention, sync, history pruning); the handlers close over the shared context.
- * Executions of every kind run through the two generic tasks of src/executions.
+ * Every graphile-worker task ebb runs, by identifier and lane. Executions of every kind run
+ * through the generic tasks of src/executions: a task with a group (a registry) is the job
+ * JOB.task in a named queue (migration 0009), one without is JOB.ungroupedTask - the same
+ * handler. Every handler takes one of the process's job slots while it runs.
  */
-export function buildTaskList(ctx: AppContext, kinds: KindMap = new Map()): TaskList {
+export function buildTaskLists(ctx: AppContext, kinds: KindMap, slots: JobSlots): LaneTaskLists {
+  const wrap = (task: Task): Task => reportAfterOutage(ctx, (payload, helpers) => slots.run(() => Promise.resolve(task(payload, helpers))));
+  const runTask = wrap(taskJob(ctx, kinds, { stopCheckIntervalMs: ctx.config.stopCheckIntervalMs }));
   return {
-    [JOB.plan]: reportAfterOutage(ctx, planJob(ctx, kinds, { taskGroupConcurrency: ctx.config.taskGroupConcurrency })),
-    [JOB.task]: reportAfterOutage(ctx, taskJob(ctx, kinds, { stopCheckIntervalMs: ctx.config.stopCheckIntervalMs })),
+    oneByOne: { [JOB.task]: runTask },
+    batched: {
+      [JOB.plan]: wrap(planJob(ctx, kinds, { taskGroupConcurrency: ctx.config.taskGroupConcurrency })),
+      [JOB.ungroupedTask]: runTask,
+    },
   };
 }
 

@@ -21,7 +21,10 @@ test("ebb status and executions list talk to the embedded PostgreSQL that ebb st
   const status = await runEbb(["status", "--json"], env);
   assert.equal(status.code, 0, status.stderr);
   const st = JSON.parse(status.stdout);
-  assert.equal(st.workers.filter((w: any) => w.alive).length, 1, "the running ebb's worker heartbeat is visible");
+  // one heartbeat per worker lane (src/worker/runner.ts), both of this process
+  const alive = st.workers.filter((w: any) => w.alive);
+  assert.equal(alive.length, 2, "the running ebb's worker heartbeats are visible");
+  assert.ok(alive.every((w: any) => w.pid === ebb.child.pid), JSON.stringify(alive));
   assert.ok(st.connections.some((c: any) => c.application_name === "ebb:worker"));
 
   ebb.child.kill("SIGTERM");
