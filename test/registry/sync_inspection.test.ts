@@ -294,7 +294,13 @@ test("migration 0005: rows read by sync or seeded count as inspected, pushed one
   const explicit = await db.pool.query<{ inspected_at: Date }>("select inspected_at from ebb.artifacts where digest = $1", [d("7")]);
   assert.equal(explicit.rows[0]!.inspected_at.toISOString(), "2020-01-01T00:00:00.000Z", "an explicit value is kept");
 
-  // the uninspected rows of a repository are read through the partial index
+  // the uninspected rows of a repository are read through the partial index (with enough
+  // inspected rows that no other index of the repository competes: 7 rows alone left the
+  // planner a coin toss between two indexes)
+  await db.pool.query(
+    `insert into ebb.artifacts (repository_id, digest, media_type, size, pushed_at_source)
+     select $1, 'sha256:' || encode(sha256(('filler' || g)::bytea), 'hex'), 'application/vnd.oci.image.manifest.v1+json', 1, 'seed'
+       from generate_series(1, 2000) g`, [repositoryId]);
   await db.pool.query("analyze ebb.artifacts");
   const client = await db.pool.connect();
   try {
