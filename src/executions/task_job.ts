@@ -1,48 +1,27 @@
 import type { Task as GraphileTask } from "graphile-worker";
 import type { AppContext } from "../service/context.js";
 import { PermanentTaskError, StopRequested, type Execution, type KindMap, type TaskCounts } from "./kind.js";
-import { logColumns, TaskControlImpl, type LogLine } from "./task_control.js";
+import { TaskControlImpl, type LogLine } from "./task_control.js";
+import { TaskStatements } from "./task_statements.js";
 
 export interface TaskJobOptions {
   stopCheckIntervalMs: number;
 }
 
-interface ClaimedRow {
-  id: number;
-  execution_id: number;
-  key: string;
-  task_group: string | null;
-  payload: Record<string, unknown>;
-  attempts: number;
-  kind: string;
-  target_id: number;
-  schedule_id: number | null;
-  fire_time: Date;
-  trigger: Execution["trigger"];
-  dry_run: boolean;
-  stop_requested: boolean;
-}
-
 /**
  * The graphile-worker task that runs one ebb task. The task row is claimed by one guarded
- * UPDATE (pending/running -> running, attempts + 1); its final UPDATE is guarded by that
+ * UPDATE (pending/running -> running, attempts + 1; coalesced with the claims of the jobs
+ * starting alongside, task_statements.ts); its final UPDATE is guarded by that
  * attempt number, so a task re-run after a crash recovery can end only once: a late
  * finisher from a process declared dead changes nothing. A task already ended (e.g. stopped
  * before it started) is not run again.
  */
 export function taskJob(ctx: AppContext, kinds: KindMap, opts: TaskJobOptions): GraphileTask {
+  // claims and ends of the jobs running side by side go out as one statement each
+  const statements = new TaskStatements(ctx.pool);
   return async (rawPayload, helpers) => {
     const taskId = Number((rawPayload as { taskId?: unknown }).taskId);
-    const { rows } = await ctx.pool.query<ClaimedRow>(
-      `update ebb.tasks t
-          set status = 'running', attempts = t.attempts + 1, started_at = coalesce(t.started_at, now())
-         from ebb.executions e
-        where t.id = $1 and e.id = t.execution_id and t.status in ('pending', 'running')
-        returning t.id, t.execution_id, t.key, t.task_group, t.payload, t.attempts,
-                  e.kind, e.target_id, e.schedule_id, e.fire_time, e.trigger, e.dry_run, e.stop_requested`,
-      [taskId],
-    );
-    const row = rows[0];
+    const row = await statements.claim(taskId);
     if (!row) {
       // already ended (stopped before start, or finished before a crash): maybe the last one
       await ctx.pool.query("select ebb.finalize_execution(execution_id) from ebb.tasks where id = $1", [taskId]);
@@ -51,13 +30,11 @@ export function taskJob(ctx: AppContext, kinds: KindMap, opts: TaskJobOptions): 
     const attempt = row.attempts;
     // the task's end in one statement: status, counts, details, its last log lines, and the
     // execution's end when it was the last task (ebb.finish_task, migration 0007)
-    const finish = async (status: "success" | "error" | "stopped", error: string | null, counts: TaskCounts, details: Record<string, unknown>, lines: LogLine[] = []) => {
-      await ctx.pool.query(
-        "select ebb.finish_task($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        [row.id, attempt, status, error, counts.total, counts.retained, counts.deleted, counts.errors,
-         Object.keys(details).length ? JSON.stringify(details) : null, ...logColumns(lines)],
-      );
-    };
+    const finish = (status: "success" | "error" | "stopped", error: string | null, counts: TaskCounts, details: Record<string, unknown>, lines: LogLine[] = []) =>
+      statements.finish({
+        taskId: row.id, executionId: row.execution_id, attempt, status, error, ...counts,
+        details: Object.keys(details).length ? details : null, lines,
+      });
     const execution: Execution = {
       id: row.execution_id, kind: row.kind, targetId: row.target_id, scheduleId: row.schedule_id,
       fireTime: row.fire_time, trigger: row.trigger, dryRun: row.dry_run,
