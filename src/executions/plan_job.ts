@@ -1,10 +1,10 @@
 import type { Task as GraphileTask } from "graphile-worker";
-import type pg from "pg";
 import type { AppContext } from "../service/context.js";
 import { finalizeIfDone } from "./finalize.js";
 import { JobNotifier } from "./job_notifier.js";
 import { JobTableStatistics } from "./job_table_statistics.js";
 import { PermanentTaskError, type Execution, type KindMap, type TaskSpec } from "./kind.js";
+import { PlanStatements } from "./plan_statements.js";
 
 export interface PlanJobOptions {
   /** tasks of one (kind, group) running at once at most, cluster-wide */
@@ -12,17 +12,6 @@ export interface PlanJobOptions {
 }
 
 export const DEFAULT_TASK_MAX_ATTEMPTS = 5;
-
-interface StartedRow {
-  id: number;
-  kind: string;
-  target_id: number;
-  schedule_id: number | null;
-  fire_time: Date;
-  trigger: Execution["trigger"];
-  dry_run: boolean;
-  status: string;
-}
 
 /**
  * The graphile-worker task that starts an execution: pending -> running (or stopped when a
@@ -40,25 +29,17 @@ export function planJob(ctx: AppContext, kinds: KindMap, opts: PlanJobOptions): 
   const notifier = new JobNotifier(ctx.pool);
   const statistics = new JobTableStatistics(ctx.pool, (err) =>
     ctx.logger.warn({ err: (err as Error).message }, "could not analyze graphile-worker's job table after adding many jobs; autovacuum will"));
-  const plan = (executionId: number, batch: TaskSpec[], maxAttempts: number, last: boolean) =>
-    insertTasks(ctx.pool, executionId, batch, maxAttempts, opts.taskGroupConcurrency, last).then((created) => {
-      notifier.jobsAdded(created, batch.filter((t) => t.group != null).length);
+  // starts and task batches of the plan jobs running side by side go out as one statement each
+  const statements = new PlanStatements(ctx.pool);
+  const plan = (executionId: number, tasks: TaskSpec[], maxAttempts: number, last: boolean) =>
+    statements.plan({ executionId, tasks, maxAttempts, groupSlots: opts.taskGroupConcurrency, last }).then((created) => {
+      notifier.jobsAdded(created, tasks.filter((t) => t.group != null).length);
       statistics.jobsAdded(created);
       return created;
     });
   return async (rawPayload, helpers) => {
     const executionId = Number((rawPayload as { executionId?: unknown }).executionId);
-    const { rows } = await ctx.pool.query<StartedRow>(
-      `update ebb.executions
-          set status = case when stop_requested then 'stopped' else 'running' end,
-              started_at = coalesce(started_at, now()),
-              ended_at = case when stop_requested then now() end,
-              planned = planned or stop_requested
-        where id = $1 and status in ('pending', 'running')
-        returning id, kind, target_id, schedule_id, fire_time, trigger, dry_run, status`,
-      [executionId],
-    );
-    const row = rows[0];
+    const row = await statements.start(executionId);
     if (!row) return;
     if (row.status === "stopped") {
       await finalizeIfDone(ctx.pool, executionId); // releases a queued follower
@@ -89,18 +70,4 @@ export function planJob(ctx: AppContext, kinds: KindMap, opts: PlanJobOptions): 
       await ctx.pool.query("select ebb.finish_planning($1, $2)", [executionId, `planning failed: ${message}`]);
     }
   };
-}
-
-/**
- * One batch of tasks and their jobs in one statement (ebb.plan_tasks, migration 0007); with
- * `last` the planning is marked done too. Returns the tasks created, -1 when the execution
- * must stop (the planning is then marked done: nothing more to plan).
- */
-async function insertTasks(pool: pg.Pool, executionId: number, batch: TaskSpec[], maxAttempts: number, groupConcurrency: number, last: boolean): Promise<number> {
-  const { rows } = await pool.query<{ created: number }>(
-    "select ebb.plan_tasks($1, $2, $3, $4, $5, $6, $7) as created",
-    [executionId, batch.map((t) => t.key), batch.map((t) => t.group ?? null),
-     batch.map((t) => (t.payload ? JSON.stringify(t.payload) : null)), maxAttempts, groupConcurrency, last],
-  );
-  return rows[0]!.created;
 }
