@@ -4,6 +4,7 @@
 // no tasks, no decisions; it is the ceiling of the queue itself on this machine.
 import { Logger, makeWorkerUtils, run } from "graphile-worker";
 import pg from "pg";
+import { configSchema } from "../../src/config/schema.js";
 import { WORKER_SCHEMA } from "../../src/db/migrate.js";
 import { startConnectionSampler, type ConnectionPeaks } from "../support/connection_sampler.js";
 import { SERVER_URL } from "../support/bench_database.js";
@@ -17,18 +18,24 @@ export interface NoopOptions {
   /** add_jobs batch size */
   batchSize?: number;
   /**
-   * plain: graphile-worker defaults; ebb: the settings of ebb's worker runner
-   * (src/worker/runner.ts: no localQueue, completions and failures batched over 100 ms);
-   * fast: localQueue 100 + immediate batched completion (graphile-worker's fast path).
+   * plain: graphile-worker defaults; one-by-one: ebb's one-by-one lane (src/worker/runner.ts:
+   * no localQueue, each completion written at once); batched: ebb's batched lane (localQueue of
+   * ebb's default workerLocalQueueSize, completions batched without delay); fast: localQueue
+   * 100 + the same batched completion (graphile-worker's fast path).
    */
   mode?: NoopMode;
   applicationName?: string;
 }
 
-export type NoopMode = "plain" | "ebb" | "fast";
+export type NoopMode = "plain" | "one-by-one" | "batched" | "fast";
+
+/** ebb's default local queue size (src/config/schema.ts) */
+export const EBB_LOCAL_QUEUE_SIZE = configSchema.parse({}).workerLocalQueueSize;
 
 function workerPreset(mode: NoopMode) {
-  if (mode === "ebb") return { completeJobBatchDelay: -1, failJobBatchDelay: -1 }; // as src/worker/runner.ts
+  // as src/worker/runner.ts
+  if (mode === "one-by-one") return { completeJobBatchDelay: -1, failJobBatchDelay: -1 };
+  if (mode === "batched") return { localQueue: { size: EBB_LOCAL_QUEUE_SIZE }, completeJobBatchDelay: 0, failJobBatchDelay: 0 };
   if (mode === "fast") return { localQueue: { size: 100 }, completeJobBatchDelay: 0, failJobBatchDelay: 0 };
   return {};
 }

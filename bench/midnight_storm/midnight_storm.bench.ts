@@ -1,6 +1,6 @@
 // "storm" (issues 5 and 8): the midnight storm. S daily schedules due at the same second,
 // real ebb processes (1, 2, 4) draining them; compared with raw graphile-worker draining the
-// same number of no-op jobs with ebb's runner settings, in the same run.
+// same number of no-op jobs (graphile-worker's defaults, and ebb's batched-lane settings), in the same run.
 //
 // Workloads:
 //  - framework: the bench's no-op execution kind (2 tasks per execution): what ebb's
@@ -9,7 +9,7 @@
 import type { Benchmark, ResultTable } from "../support/benchmark.js";
 import { mib } from "../support/memory_sampler.js";
 import { fmtCount, fmtRate, fmtRatio, fmtSeconds } from "../support/report.js";
-import { runGraphileNoop, type NoopResult } from "../graphile_noop/graphile_noop.js";
+import { EBB_LOCAL_QUEUE_SIZE, runGraphileNoop, type NoopResult } from "../graphile_noop/graphile_noop.js";
 import { NOOP_KIND, TASKS_PER_EXECUTION } from "./noop_kind.js";
 import { seedPolicies } from "../support/seed_policies.js";
 import { installStatementCounter, statementsBetween } from "../support/statement_counter.js";
@@ -93,15 +93,22 @@ export const midnightStormBenchmark: Benchmark = {
 
     // the job count a finished storm runs: one plan job per execution + one job per task
     const jobs = schedules * (1 + TASKS_PER_EXECUTION);
-    const peerDb = await ctx.freshDatabase("storm_peer");
-    ctx.log(`raw graphile-worker peer: ${jobs} no-op jobs, ebb's runner settings ...`);
-    // the peer runs in this process: its statements are counted here, the connection
-    // sampler's own (pg_stat_activity) left out
-    const countStatements = installStatementCounter();
-    const peerBefore = countStatements();
-    const peer: NoopResult = await runGraphileNoop(peerDb.url, peerDb.name, { jobs, concurrency: CONCURRENCY, poolSize: POOL_SIZE, mode: "ebb" });
-    const peerStatements = statementsBetween(peerBefore, countStatements(), /pg_stat_activity|pg_database|create database|drop database/i);
-    await peerDb.drop();
+    // two peers: graphile-worker as it comes (the target's peer), and graphile-worker with the
+    // settings of ebb's batched lane, which runs the storm's jobs (src/worker/runner.ts)
+    const runPeer = async (mode: "plain" | "batched") => {
+      const peerDb = await ctx.freshDatabase("storm_peer");
+      ctx.log(`raw graphile-worker peer (${mode}): ${jobs} no-op jobs ...`);
+      // the peer runs in this process: its statements are counted here, the connection
+      // sampler's own (pg_stat_activity) left out
+      const countStatements = installStatementCounter();
+      const before = countStatements();
+      const result: NoopResult = await runGraphileNoop(peerDb.url, peerDb.name, { jobs, concurrency: CONCURRENCY, poolSize: POOL_SIZE, mode });
+      const statements = statementsBetween(before, countStatements(), /pg_stat_activity|pg_database|create database|drop database/i);
+      await peerDb.drop();
+      return { result, statementsPerJob: statements / result.jobs };
+    };
+    const { result: peer, statementsPerJob: peerStatementsPerJob } = await runPeer("plain");
+    const { result: batchedPeer, statementsPerJob: batchedPeerStatementsPerJob } = await runPeer("batched");
 
     const rows = results.map(({ label, processes, r }) => [
       r.finished ? label : `${label} - NOT FINISHED after ${fmtSeconds(r.seconds)} s: progress so far`,
@@ -119,21 +126,12 @@ export const midnightStormBenchmark: Benchmark = {
       fmtRatio(r.jobsPerSecond / peer.jobsPerSecond),
     ]);
     for (const f of failures) rows.push([f[0]!, f[1]!, f[2]!, "", "", "", "", "", "", "", "", "", ""]);
-    rows.push([
-      "peer: raw graphile-worker, no-op jobs (burn-down)",
-      1,
-      "",
-      "",
-      fmtCount(peer.jobs),
-      "",
-      "",
-      fmtSeconds(peer.drainSeconds),
-      fmtRate(peer.jobsPerSecond),
-      `${peer.connections.ebbTotal} / ${POOL_SIZE}`,
-      "",
-      (peerStatements / peer.jobs).toFixed(1),
-      "1.00x",
-    ]);
+    const peerRow = (label: string, r: NoopResult, statementsPerJob: number) => [
+      label, 1, "", "", fmtCount(r.jobs), "", "", fmtSeconds(r.drainSeconds), fmtRate(r.jobsPerSecond),
+      `${r.connections.ebbTotal} / ${POOL_SIZE}`, "", statementsPerJob.toFixed(1), fmtRatio(r.jobsPerSecond / peer.jobsPerSecond),
+    ];
+    rows.push(peerRow("peer: raw graphile-worker, defaults, no-op jobs (burn-down)", peer, peerStatementsPerJob));
+    rows.push(peerRow(`raw graphile-worker with ebb's batched-lane settings (localQueue ${EBB_LOCAL_QUEUE_SIZE}, batched completion), no-op jobs`, batchedPeer, batchedPeerStatementsPerJob));
     const one = results[0]!.r;
     const notes = [
       `every row: pool ${POOL_SIZE} and worker concurrency ${CONCURRENCY} per process; process 1 runs scheduler + worker, the others worker only; the no-op kind plans ${TASKS_PER_EXECUTION} tasks per execution, retention one per repository of the policy's project (2); spread 0 (all due at the same second).`,
@@ -148,6 +146,7 @@ export const midnightStormBenchmark: Benchmark = {
           return `target (issue 5): ebb >= ${TARGET_RATIO}x raw graphile-worker, ${label}, 1 process: ${fmtRatio(ratio)} - ${ratio >= TARGET_RATIO ? "met" : "MISSED"}.`;
         }),
       "the peer is single-process; rows with more processes compare against it as well.",
+      `the storm's jobs (plan jobs, ungrouped tasks) run in ebb's batched lane (localQueue ${EBB_LOCAL_QUEUE_SIZE}, batched completion); raw graphile-worker with those same settings ran ${fmtRate(batchedPeer.jobsPerSecond)} jobs/s: ebb framework, 1 process = ${fmtRatio((results.find((x) => x.processes === 1)?.r.jobsPerSecond ?? 0) / batchedPeer.jobsPerSecond)} of that.`,
       "SQL statements/job: every statement the ebb processes sent from just before the slot to the end (graphile-worker's own included; BEGIN/COMMIT count), over the jobs - a count, unaffected by machine load, where jobs/s is not.",
       ...results
         .filter((x) => x.processes === 1)
