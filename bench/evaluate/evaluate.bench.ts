@@ -15,8 +15,9 @@ import { fmtCount, fmtRate, fmtRatio, fmtSeconds } from "../support/report.js";
 import { compiledBenchPolicy } from "./bench_policy.js";
 import { readCandidatesPaged, readCandidatesSetBased, type ReadResult } from "./candidate_readers.js";
 import { runRetentionExecution, type ExecutionResult } from "./retention_execution.js";
+import { EBB_DEFAULTS } from "../support/ebb_defaults.js";
 
-const CONCURRENCY = 4; // ebb's default worker concurrency; the peer gets the same
+const CONCURRENCY = EBB_DEFAULTS.workerConcurrency; // the peer gets the same
 const REPOSITORY_PAGE = 1000;
 const TARGET_SECONDS = 60;
 
@@ -121,7 +122,7 @@ export const evaluateBenchmark: Benchmark = {
       let e2e: ExecutionResult | Error;
       try {
         ctx.log(`retention execution (dry run) over ${shape.repositories} repositories by one ebb worker process ...`);
-        e2e = await runRetentionExecution(db, { poolSize: 10, workerConcurrency: CONCURRENCY, timeoutMs: (full ? 3 : 2) * 60_000, log: ctx.log });
+        e2e = await runRetentionExecution(db, { poolSize: EBB_DEFAULTS.poolSize, workerConcurrency: CONCURRENCY, timeoutMs: (full ? 3 : 2) * 60_000, log: ctx.log });
       } catch (err) {
         e2e = err as Error;
         ctx.log(`retention execution FAILED: ${e2e.message}`);

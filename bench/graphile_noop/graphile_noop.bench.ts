@@ -1,12 +1,15 @@
 // "graphile-noop": the raw queue baseline the midnight storm is compared with. Same pool size
-// and concurrency as ebb's defaults (pool 10, concurrency 4), plus graphile-worker's batched
+// and concurrency as ebb's defaults (bench/support/ebb_defaults.ts), plus graphile-worker's batched
 // fast path (localQueue + batched completion) to show the ceiling.
 import type { Benchmark } from "../support/benchmark.js";
 import { fmtCount, fmtRate, fmtSeconds } from "../support/report.js";
-import { EBB_LOCAL_QUEUE_SIZE, runGraphileNoop, type NoopResult } from "./graphile_noop.js";
+import { runGraphileNoop, type NoopResult } from "./graphile_noop.js";
+import { EBB_DEFAULTS } from "../support/ebb_defaults.js";
 
-const POOL_SIZE = 10;
-const CONCURRENCY = 4;
+const EBB_LOCAL_QUEUE_SIZE = EBB_DEFAULTS.workerLocalQueueSize;
+
+const POOL_SIZE = EBB_DEFAULTS.poolSize;
+const CONCURRENCY = EBB_DEFAULTS.workerConcurrency;
 
 export const graphileNoopBenchmark: Benchmark = {
   name: "graphile-noop",

@@ -4,10 +4,10 @@
 // no tasks, no decisions; it is the ceiling of the queue itself on this machine.
 import { Logger, makeWorkerUtils, run } from "graphile-worker";
 import pg from "pg";
-import { configSchema } from "../../src/config/schema.js";
 import { WORKER_SCHEMA } from "../../src/db/migrate.js";
 import { startConnectionSampler, type ConnectionPeaks } from "../support/connection_sampler.js";
 import { SERVER_URL } from "../support/bench_database.js";
+import { EBB_DEFAULTS } from "../support/ebb_defaults.js";
 
 export interface NoopOptions {
   jobs: number;
@@ -29,8 +29,7 @@ export interface NoopOptions {
 
 export type NoopMode = "plain" | "one-by-one" | "batched" | "fast";
 
-/** ebb's default local queue size (src/config/schema.ts) */
-export const EBB_LOCAL_QUEUE_SIZE = configSchema.parse({}).workerLocalQueueSize;
+const EBB_LOCAL_QUEUE_SIZE = EBB_DEFAULTS.workerLocalQueueSize;
 
 function workerPreset(mode: NoopMode) {
   // as src/worker/runner.ts

@@ -9,14 +9,17 @@
 import type { Benchmark, ResultTable } from "../support/benchmark.js";
 import { mib } from "../support/memory_sampler.js";
 import { fmtCount, fmtRate, fmtRatio, fmtSeconds } from "../support/report.js";
-import { EBB_LOCAL_QUEUE_SIZE, runGraphileNoop, type NoopResult } from "../graphile_noop/graphile_noop.js";
+import { runGraphileNoop, type NoopResult } from "../graphile_noop/graphile_noop.js";
 import { NOOP_KIND, TASKS_PER_EXECUTION } from "./noop_kind.js";
 import { seedPolicies } from "../support/seed_policies.js";
 import { installStatementCounter, statementsBetween } from "../support/statement_counter.js";
 import { noopSchedules, runStorm, type StormResult } from "./storm_run.js";
+import { EBB_DEFAULTS } from "../support/ebb_defaults.js";
 
-const POOL_SIZE = 10;
-const CONCURRENCY = 4;
+const EBB_LOCAL_QUEUE_SIZE = EBB_DEFAULTS.workerLocalQueueSize;
+
+const POOL_SIZE = EBB_DEFAULTS.poolSize;
+const CONCURRENCY = EBB_DEFAULTS.workerConcurrency;
 const TARGET_RATIO = 0.5;
 /** a retention storm still running after this is reported as failed (keeps the run bounded) */
 const RETENTION_TIMEOUT_MS = 4 * 60_000;

@@ -12,9 +12,10 @@ import { startCpuAccounting, type CpuWindow } from "./cpu_accounting.js";
 import type { Benchmark, ResultTable } from "../support/benchmark.js";
 import { mib } from "../support/memory_sampler.js";
 import { fmtCount, fmtRate, fmtRatio, fmtSeconds } from "../support/report.js";
+import { EBB_DEFAULTS } from "../support/ebb_defaults.js";
 
-const POOL_SIZE = 10;
-const CONCURRENCY = 4;
+const POOL_SIZE = EBB_DEFAULTS.poolSize;
+const CONCURRENCY = EBB_DEFAULTS.workerConcurrency;
 /** PgBouncer's default_pool_size (and max_db_connections): one process's pool */
 const PGBOUNCER_POOL = 10;
 const POLL_INTERVAL_MS = 1000;

@@ -37,6 +37,14 @@ const roles = z
  * Every setting of ebb. Each key has exactly one env var and one flag (see SETTINGS).
  * The README's configuration table is checked against this list by a test.
  */
+/**
+ * Jobs run at once by a worker process when not set (and the pool allows it). 8, not 4: the
+ * jobs running side by side share their bookkeeping statements (src/db/coalesced_statement.ts),
+ * so more of them cost few more statements or connections; the midnight storm ran 908 jobs/s
+ * at 4 and 1,249 at 8 (BENCHMARKS.md).
+ */
+export const DEFAULT_WORKER_CONCURRENCY = 8;
+
 export const configSchema = z
   .object({
     databaseUrl: z
@@ -53,7 +61,8 @@ export const configSchema = z
     migrate: bool.default(true),
     httpHost: z.string().min(1).default("127.0.0.1"),
     httpPort: intFrom(0, 65535).default(8080),
-    workerConcurrency: intFrom(1, 200).default(4),
+    // default: DEFAULT_WORKER_CONCURRENCY, at most poolSize - 1 (filled in below)
+    workerConcurrency: intFrom(1, 200).optional(),
     workerLocalQueueSize: intFrom(1, 1000).default(20),
     workerPollIntervalMs: intFrom(50, 600_000).default(1000),
     shutdownTimeoutMs: intFrom(0, 3_600_000).default(30_000),
@@ -76,6 +85,7 @@ export const configSchema = z
       .transform((v) => (Array.isArray(v) ? v : v.split(",")).map((s) => s.trim()).filter(Boolean))
       .default([]),
   })
+  .transform((c) => ({ ...c, workerConcurrency: c.workerConcurrency ?? Math.min(DEFAULT_WORKER_CONCURRENCY, c.poolSize - 1) }))
   .superRefine((c, ctx) => {
     // graphile-worker holds one pool client for LISTEN; jobs need the rest.
     if (c.roles.includes("worker") && c.workerConcurrency > c.poolSize - 1) {
@@ -115,7 +125,7 @@ export const SETTINGS: Record<keyof ConfigInput, { env: string; flag: string; do
   migrate: { env: "EBB_MIGRATE", flag: "--no-migrate", doc: "run migrations at start (default true)" },
   httpHost: { env: "EBB_HTTP_HOST", flag: "--http-host <host>", doc: "HTTP bind address (default 127.0.0.1, loopback only)" },
   httpPort: { env: "EBB_HTTP_PORT", flag: "--http-port <port>", doc: "HTTP port, 0 = any free port (default 8080)" },
-  workerConcurrency: { env: "EBB_WORKER_CONCURRENCY", flag: "--worker-concurrency <n>", doc: "jobs run at once by this process (default 4, at most poolSize - 1)" },
+  workerConcurrency: { env: "EBB_WORKER_CONCURRENCY", flag: "--worker-concurrency <n>", doc: "jobs run at once by this process (default 8, or poolSize - 1 when smaller; at most poolSize - 1)" },
   workerLocalQueueSize: { env: "EBB_WORKER_LOCAL_QUEUE_SIZE", flag: "--worker-local-queue-size <n>", doc: "plan jobs and ungrouped tasks (dry runs) fetched and locked per database round trip, completed in batches; tasks limited per registry are always fetched one at a time; 1 = one at a time for all (default 20)" },
   workerPollIntervalMs: { env: "EBB_WORKER_POLL_INTERVAL_MS", flag: "--worker-poll-interval-ms <ms>", doc: "how often an idle worker looks for jobs; with LISTEN (direct pooling) new jobs wake it at once, in transaction pooling this is the pickup delay (default 1000)" },
   shutdownTimeoutMs: { env: "EBB_SHUTDOWN_TIMEOUT_MS", flag: "--shutdown-timeout-ms <ms>", doc: "how long running jobs may finish after SIGTERM (default 30000)" },

@@ -122,7 +122,17 @@ test("history pruning keeps the newest N per target, everything recent, and ever
   await q(`insert into ebb.executions (kind, target_id, trigger, status, created_at, ended_at, planned)
            select 'test_sleep', 101, 'manual', 'error', now() - interval '400 days', now() - interval '400 days', true from generate_series(1, 5)`);
   const before = await q("select id from ebb.executions where target_id = 100 order by id desc");
+  // a task and a decision under the oldest ended execution (pruned) and the newest (kept)
+  const [oldest] = await q("select id from ebb.executions where target_id = 100 and status = 'success' order by id limit 1");
+  for (const id of [oldest.id, before[0].id]) {
+    const [t] = await q("insert into ebb.tasks (execution_id, key, status) values ($1, 'r', 'success') returning id", [id]);
+    await q(`insert into ebb.decisions (execution_id, task_id, repository_id, repository, digest, action, reason, role, outcome)
+             values ($1, $2, 1, 'p/r', 'sha256:' || repeat('a', 64), 'retain', 'kept', 'candidate', 'none')`, [id, t.id]);
+  }
   const deleted = await pruneHistory(db.pool, { keepLast: 10, keepDays: 30, batchSize: 7 });
+  // the pruned execution's tasks and decisions went with it; the kept one's are there
+  assert.deepEqual((await q("select execution_id from ebb.decisions")).map((d) => d.execution_id), [before[0].id]);
+  assert.deepEqual((await q("select execution_id from ebb.tasks where key = 'r'")).map((d) => d.execution_id), [before[0].id]);
   const left = await q("select id, status, ended_at from ebb.executions where target_id = 100 order by id desc");
   // newest 10 by id are the 3 open ones and the 7 most recent ended; besides those, ended
   // within 30 days are kept: days 0..29 -> 30 ended in total + 3 open
