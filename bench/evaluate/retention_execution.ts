@@ -5,7 +5,6 @@
 // read of the candidates, the pure evaluation, one batched insert of every decision row,
 // task counts, the execution's status. Nothing is deleted (dry run).
 import { fileURLToPath } from "node:url";
-import { enqueuePlanJobs } from "../../src/executions/jobs.js";
 import { SERVER_URL } from "../support/bench_database.js";
 import type { SeededDatabase } from "../support/benchmark.js";
 import { startConnectionSampler, type ConnectionPeaks } from "../support/connection_sampler.js";
@@ -49,12 +48,9 @@ export async function runRetentionExecution(
     let executionId: number;
     try {
       await client.query("begin");
-      const { rows } = await client.query<{ id: string }>(
-        "insert into ebb.executions (kind, target_id, trigger, dry_run) values ('retention', $1, 'manual', true) returning id",
-        [policyId],
-      );
+      // as `ebb run --dry-run` does: the execution row and its plan job in one transaction
+      const { rows } = await client.query<{ id: string }>("select ebb.trigger_execution('retention', $1, true) as id", [policyId]);
       executionId = Number(rows[0]!.id);
-      await enqueuePlanJobs(client, [executionId]);
       await client.query("commit");
     } catch (err) {
       await client.query("rollback").catch(() => {});

@@ -1,5 +1,6 @@
 import type pg from "pg";
 import { WORKER_SCHEMA } from "../db/migrate.js";
+import type { Execution } from "./kind.js";
 
 /** graphile-worker task identifiers of the execution framework. */
 export const JOB = {
@@ -53,15 +54,29 @@ export async function addJobs(client: Queryable, specs: JobSpec[]): Promise<{ id
   return rows;
 }
 
+/** A plan job's payload: the execution's id, and the execution itself when the enqueuer has it. */
+export interface PlanJobPayload {
+  executionId: number;
+  /** lets the plan job plan without reading (and separately starting) the execution first */
+  execution?: { kind: string; targetId: number; scheduleId: number | null; fireTime: string; trigger: Execution["trigger"]; dryRun: boolean };
+}
+
 /**
  * Enqueue the plan jobs of executions (already inserted, same transaction) and remember
- * each job id on its execution (the reconciler uses it to find lost work).
+ * each job id on its execution (the reconciler uses it to find lost work). The payload
+ * carries the execution (PlanJobPayload): ebb.plan_tasks starts it (migration 0011).
  */
-export async function enqueuePlanJobs(client: Queryable, executionIds: number[]): Promise<void> {
-  if (executionIds.length === 0) return;
+export async function enqueuePlanJobs(client: Queryable, executions: Execution[]): Promise<void> {
+  if (executions.length === 0) return;
   const jobs = await addJobs(
     client,
-    executionIds.map((id) => ({ identifier: JOB.plan, payload: { executionId: id }, maxAttempts: PLAN_MAX_ATTEMPTS })),
+    executions.map((e) => {
+      const payload: PlanJobPayload = {
+        executionId: e.id,
+        execution: { kind: e.kind, targetId: e.targetId, scheduleId: e.scheduleId, fireTime: e.fireTime.toISOString(), trigger: e.trigger, dryRun: e.dryRun },
+      };
+      return { identifier: JOB.plan, payload: payload as unknown as Record<string, unknown>, maxAttempts: PLAN_MAX_ATTEMPTS };
+    }),
   );
   await client.query(
     `update ebb.executions e set plan_job_id = j.job_id, enqueued = true

@@ -2,6 +2,7 @@ import type { Task as GraphileTask } from "graphile-worker";
 import type { AppContext } from "../service/context.js";
 import { finalizeIfDone } from "./finalize.js";
 import { JobNotifier } from "./job_notifier.js";
+import type { PlanJobPayload } from "./jobs.js";
 import { JobTableStatistics } from "./job_table_statistics.js";
 import { PermanentTaskError, type Execution, type KindMap, type TaskSpec } from "./kind.js";
 import { PlanStatements } from "./plan_statements.js";
@@ -37,21 +38,32 @@ export function planJob(ctx: AppContext, kinds: KindMap, opts: PlanJobOptions): 
       statistics.jobsAdded(created);
       return created;
     });
-  return async (rawPayload, helpers) => {
-    const executionId = Number((rawPayload as { executionId?: unknown }).executionId);
-    const row = await statements.start(executionId);
-    if (!row) return;
-    if (row.status === "stopped") {
-      await finalizeIfDone(ctx.pool, executionId); // releases a queued follower
-      return;
+  // The execution: from the payload when the enqueuer put it there (the scheduler: the first
+  // ebb.plan_tasks call starts it, migration 0011), else read while starting it.
+  const executionOf = async (payload: PlanJobPayload): Promise<Execution | null> => {
+    const e = payload.execution;
+    if (e && typeof e.kind === "string") {
+      return { id: payload.executionId, kind: e.kind, targetId: e.targetId, scheduleId: e.scheduleId, fireTime: new Date(e.fireTime), trigger: e.trigger, dryRun: e.dryRun };
     }
-    const execution: Execution = {
+    const row = await statements.start(payload.executionId);
+    if (!row) return null;
+    if (row.status === "stopped") {
+      await finalizeIfDone(ctx.pool, payload.executionId); // releases a queued follower
+      return null;
+    }
+    return {
       id: row.id, kind: row.kind, targetId: row.target_id, scheduleId: row.schedule_id,
       fireTime: row.fire_time, trigger: row.trigger, dryRun: row.dry_run,
     };
-    const kind = kinds.get(row.kind);
+  };
+  return async (rawPayload, helpers) => {
+    const payload = rawPayload as PlanJobPayload;
+    const executionId = Number(payload.executionId);
+    const execution = await executionOf({ ...payload, executionId });
+    if (!execution) return;
+    const kind = kinds.get(execution.kind);
     try {
-      if (!kind) throw new PermanentTaskError(`no execution kind named ${row.kind} is registered in this ebb process`);
+      if (!kind) throw new PermanentTaskError(`no execution kind named ${execution.kind} is registered in this ebb process`);
       const maxAttempts = kind.maxAttempts ?? DEFAULT_TASK_MAX_ATTEMPTS;
       // One batch behind the kind, so that the last batch also marks the planning done in the
       // same statement (ebb.plan_tasks with p_last); each call checks for a stop request first.

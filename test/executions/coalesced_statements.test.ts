@@ -85,3 +85,32 @@ test("a coalesced batch with one bad request: the others are written, the bad on
   assert.match(String((results[1] as PromiseRejectedResult).reason), /finish_task\.p_status/);
   assert.deepEqual((await q("select key, status from ebb.tasks order by id")).map((t) => [t.key, t.status]), [["a", "success"], ["b", "running"]]);
 });
+
+test("a scheduled execution's plan job plans from its payload: plan_tasks starts it; a stop requested before planning ends it stopped with no task", async () => {
+  const db = await freshDatabase();
+  await installTestKind(db.pool);
+  const q = async (sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows;
+  // pending executions as the scheduler leaves them (no start yet)
+  const ids: number[] = (await q(
+    `insert into ebb.executions (kind, target_id, trigger, dry_run) select 'test_sleep', t, 'schedule', false
+       from generate_series(1, 3) t returning id`)).map((r) => r.id);
+  await q("update ebb.executions set stop_requested = true where id = $1", [ids[2]]);
+  const plans = new PlanStatements(db.pool);
+  // two batches for the first (started by the first, planned by the last), one for the second
+  const first = await Promise.all([
+    plans.plan({ executionId: ids[0]!, maxAttempts: 3, groupSlots: 1, last: false, tasks: [{ key: "a" }] }),
+    plans.plan({ executionId: ids[1]!, maxAttempts: 3, groupSlots: 1, last: true, tasks: [{ key: "a" }] }),
+    plans.plan({ executionId: ids[2]!, maxAttempts: 3, groupSlots: 1, last: true, tasks: [{ key: "a" }] }),
+  ]);
+  assert.deepEqual(first, [1, 1, -1]);
+  const state = async () => (await q("select status, planned, started_at is not null as started, ended_at is not null as ended from ebb.executions order by id"));
+  assert.deepEqual(await state(), [
+    { status: "running", planned: false, started: true, ended: false },
+    { status: "running", planned: true, started: true, ended: false },
+    { status: "stopped", planned: true, started: true, ended: true },
+  ]);
+  assert.equal(await plans.plan({ executionId: ids[0]!, maxAttempts: 3, groupSlots: 1, last: true, tasks: [{ key: "b" }] }), 1);
+  assert.deepEqual((await state())[0], { status: "running", planned: true, started: true, ended: false });
+  assert.deepEqual((await q("select execution_id, key from ebb.tasks order by id")).map((t) => [t.execution_id, t.key]),
+    [[ids[0], "a"], [ids[1], "a"], [ids[0], "b"]], "the stopped execution got no task");
+});
