@@ -1,3 +1,5 @@
+import type pg from "pg";
+
 /**
  * Requests for the same statement made in the same turn of the event loop, sent as ONE
  * statement: the worker's jobs run side by side (localQueue hands several of them out at
@@ -55,4 +57,23 @@ export class CoalescedStatement<K, In, Out> {
       else r.reject(new Error(`coalesced statement: no answer for ${String(k)}`));
     }
   }
+}
+
+/**
+ * A coalesced statement over row ids: `sql` takes the ids as `$1::bigint[]` and returns a row
+ * (with `id`) for each one it applies to; a request whose id has no row gets null.
+ */
+export function coalescedById<Row extends { id: number }>(
+  pool: Pick<pg.Pool, "query">, sql: string,
+): CoalescedStatement<number, number, Row | null> {
+  return new CoalescedStatement<number, number, Row | null>(
+    async (ids) => {
+      const { rows } = await pool.query<Row>(sql, [[...ids.keys()]]);
+      const byId = new Map<number, Row | null>([...ids.keys()].map((id) => [id, null]));
+      for (const r of rows) byId.set(Number(r.id), r);
+      return byId;
+    },
+    async (id) => (await pool.query<Row>(sql, [[id]])).rows[0] ?? null,
+    (id) => id,
+  );
 }

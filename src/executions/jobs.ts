@@ -64,7 +64,7 @@ export interface PlanJobPayload {
 /**
  * Enqueue the plan jobs of executions (already inserted, same transaction) and remember
  * each job id on its execution (the reconciler uses it to find lost work). The payload
- * carries the execution (PlanJobPayload): ebb.plan_tasks starts it (migration 0011).
+ * carries the execution (PlanJobPayload): ebb.plan_tasks starts it (migration 0009).
  */
 export async function enqueuePlanJobs(client: Queryable, executions: Execution[]): Promise<void> {
   if (executions.length === 0) return;

@@ -39,7 +39,7 @@ export function planJob(ctx: AppContext, kinds: KindMap, opts: PlanJobOptions): 
       return created;
     });
   // The execution: from the payload when the enqueuer put it there (the scheduler: the first
-  // ebb.plan_tasks call starts it, migration 0011), else read while starting it.
+  // ebb.plan_tasks call starts it, migration 0009), else read while starting it.
   const executionOf = async (payload: PlanJobPayload): Promise<Execution | null> => {
     const e = payload.execution;
     if (e && typeof e.kind === "string") {

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { CoalescedStatement } from "../db/coalesced_statement.js";
+import { coalescedById, CoalescedStatement } from "../db/coalesced_statement.js";
 import type { Execution, TaskSpec } from "./kind.js";
 
 export interface StartedExecution {
@@ -50,7 +50,7 @@ const PLAN_MANY = `
 
 /**
  * The two statements of a plan job - the execution's start and each batch of its tasks
- * (ebb.plan_tasks, migrations 0007-0010) - coalesced over the plan jobs running side by side
+ * (ebb.plan_tasks, migrations 0007-0009) - coalesced over the plan jobs running side by side
  * in this process (CoalescedStatement), as task claims and ends are (task_statements.ts).
  */
 export class PlanStatements {
@@ -58,16 +58,7 @@ export class PlanStatements {
   private readonly plans: CoalescedStatement<number, TaskBatch, number>;
 
   constructor(pool: pg.Pool) {
-    this.starts = new CoalescedStatement(
-      async (ids) => {
-        const { rows } = await pool.query<StartedExecution>(START, [[...ids.keys()]]);
-        const byId = new Map<number, StartedExecution | null>([...ids.keys()].map((id) => [id, null]));
-        for (const r of rows) byId.set(Number(r.id), r);
-        return byId;
-      },
-      async (id) => (await pool.query<StartedExecution>(START, [[id]])).rows[0] ?? null,
-      (id) => id,
-    );
+    this.starts = coalescedById<StartedExecution>(pool, START);
     this.plans = new CoalescedStatement(
       async (batches) => {
         const { rows } = await pool.query<{ id: number; created: number }>(PLAN_MANY, [JSON.stringify([...batches.values()].map((b) => ({

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { CoalescedStatement } from "../db/coalesced_statement.js";
+import { coalescedById, CoalescedStatement } from "../db/coalesced_statement.js";
 import type { Execution } from "./kind.js";
 import { logColumns, type LogLine } from "./task_control.js";
 
@@ -65,16 +65,7 @@ export class TaskStatements {
   private readonly ends: CoalescedStatement<number, TaskEnd, void>;
 
   constructor(pool: pg.Pool) {
-    this.claims = new CoalescedStatement(
-      async (ids) => {
-        const { rows } = await pool.query<ClaimedTask>(CLAIM, [[...ids.keys()]]);
-        const byId = new Map<number, ClaimedTask | null>([...ids.keys()].map((id) => [id, null]));
-        for (const r of rows) byId.set(Number(r.id), r);
-        return byId;
-      },
-      async (id) => (await pool.query<ClaimedTask>(CLAIM, [[id]])).rows[0] ?? null,
-      (id) => id,
-    );
+    this.claims = coalescedById<ClaimedTask>(pool, CLAIM);
     this.ends = new CoalescedStatement(
       async (ends) => {
         await pool.query(FINISH_MANY, [JSON.stringify([...ends.values()].map((e) => ({
