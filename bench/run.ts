@@ -17,7 +17,16 @@ import { scaleoutBenchmark } from "./scaleout/scaleout.bench.js";
 import { adminQuery, SERVER_URL, freshBenchDatabase, dropLeftoverBenchDatabases } from "./support/bench_database.js";
 import type { Benchmark, BenchContext, ResultTable, Scale } from "./support/benchmark.js";
 import { CatalogTemplates } from "./support/catalog_templates.js";
+import { stopAllEbbChildren } from "./support/ebb_processes.js";
 import { machineDescription, renderMarkdown, renderTerminal } from "./support/report.js";
+
+// An interrupted run stops the ebb processes it started (they would keep running, orphaned).
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    stopAllEbbChildren();
+    process.exit(130);
+  });
+}
 
 const BENCHMARKS: Benchmark[] = [evaluateBenchmark, graphileNoopBenchmark, midnightStormBenchmark, faultsBenchmark, scaleoutBenchmark];
 

@@ -19,6 +19,19 @@ export interface EbbChild {
   stop(): Promise<void>;
 }
 
+/** Every ebb child still running, so an interrupted benchmark can stop them (stopAllEbbChildren). */
+const running = new Set<ChildProcess>();
+
+/**
+ * Stop every ebb child this process started (SIGKILL). bench/run.ts calls it when the
+ * benchmark is interrupted (SIGINT, SIGTERM): children left behind kept polling their dropped
+ * databases and loaded the machine during every later run.
+ */
+export function stopAllEbbChildren(): void {
+  for (const child of running) child.kill("SIGKILL");
+  running.clear();
+}
+
 /** `ebb start <args>` as a child; or, with `script`, that TypeScript file run through tsx. */
 export function startEbb(name: string, args: string[], env: NodeJS.ProcessEnv, script?: string): EbbChild {
   const argv = script ? ["--import", "tsx", script, ...args] : [EBB_BIN, "start", ...args];
@@ -59,7 +72,9 @@ export function startEbb(name: string, args: string[], env: NodeJS.ProcessEnv, s
       }
     }
   });
+  running.add(child);
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  void exited.then(() => running.delete(child));
   void exited.then(() => clearInterval(timer));
   return {
     name,
