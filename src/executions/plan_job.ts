@@ -40,15 +40,14 @@ export function planJob(ctx: AppContext, kinds: KindMap, opts: PlanJobOptions): 
     });
   // The execution: from the payload when the enqueuer put it there (the scheduler: the first
   // ebb.plan_tasks call starts it, migration 0009), else read while starting it.
-  const executionOf = async (payload: PlanJobPayload): Promise<Execution | null> => {
-    const e = payload.execution;
+  const executionOf = async (executionId: number, e: PlanJobPayload["execution"]): Promise<Execution | null> => {
     if (e && typeof e.kind === "string") {
-      return { id: payload.executionId, kind: e.kind, targetId: e.targetId, scheduleId: e.scheduleId, fireTime: new Date(e.fireTime), trigger: e.trigger, dryRun: e.dryRun };
+      return { id: executionId, kind: e.kind, targetId: e.targetId, scheduleId: e.scheduleId, fireTime: new Date(e.fireTime), trigger: e.trigger, dryRun: e.dryRun };
     }
-    const row = await statements.start(payload.executionId);
+    const row = await statements.start(executionId);
     if (!row) return null;
     if (row.status === "stopped") {
-      await finalizeIfDone(ctx.pool, payload.executionId); // releases a queued follower
+      await finalizeIfDone(ctx.pool, executionId); // releases a queued follower
       return null;
     }
     return {
@@ -59,7 +58,7 @@ export function planJob(ctx: AppContext, kinds: KindMap, opts: PlanJobOptions): 
   return async (rawPayload, helpers) => {
     const payload = rawPayload as PlanJobPayload;
     const executionId = Number(payload.executionId);
-    const execution = await executionOf({ ...payload, executionId });
+    const execution = await executionOf(executionId, payload.execution);
     if (!execution) return;
     const kind = kinds.get(execution.kind);
     try {

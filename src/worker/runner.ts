@@ -85,9 +85,10 @@ export async function startWorker(ctx: AppContext, onFatal: (err: unknown) => vo
       preset: { worker },
     });
   };
+  const oneByOneLane = { completeJobBatchDelay: -1, failJobBatchDelay: -1 };
   const batchedLane = ctx.config.workerLocalQueueSize > 1
     ? { localQueue: { size: ctx.config.workerLocalQueueSize }, completeJobBatchDelay: 0, failJobBatchDelay: 0 }
-    : { completeJobBatchDelay: -1, failJobBatchDelay: -1 };
+    : oneByOneLane;
   const runners = [
     // Unprepared: graphile-worker's batch fetch filters on `is_available = $3`; a generic
     // plan of the prepared statement (PostgreSQL may switch to one after 5 runs) cannot use
@@ -96,7 +97,7 @@ export async function startWorker(ctx: AppContext, onFatal: (err: unknown) => vo
     // 0.3 ms of planning per fetch of up to workerLocalQueueSize jobs).
     await startLane("batched", pools.listening, lists.batched, batchedLane, false),
     // Tested in test/executions/lifecycle.test.ts (per-group limit).
-    await startLane("one by one", pools.relayed, lists.oneByOne, { completeJobBatchDelay: -1, failJobBatchDelay: -1 }, true),
+    await startLane("one by one", pools.relayed, lists.oneByOne, oneByOneLane, true),
   ];
   const heartbeatList = await Promise.all(heartbeats);
   let stopping = false;
