@@ -1,5 +1,6 @@
 import type pg from "pg";
 import { coalescedById, CoalescedStatement } from "../db/coalesced_statement.js";
+import { commitMode, namedStatement, type BookkeepingOptions } from "../db/bookkeeping_statement.js";
 import type { Execution, TaskSpec } from "./kind.js";
 
 export interface StartedExecution {
@@ -34,40 +35,36 @@ const START = `
 
 const PLAN_ONE = "select ebb.plan_tasks($1, $2, $3, $4, $5, $6, $7) as created";
 
-// In execution order (ordered subquery, offset 0: not flattened): a batch that ends the
-// planning may finalize executions, taking their advisory locks, as ebb.finish_task batches
-// do in the same order (task_statements.ts).
+// Every batch of the call planned set-based by one function (migration 0010), which works
+// through the executions in id order.
+// $2: synchronous_commit of this statement's transaction (bookkeeping_statement.ts).
 const PLAN_MANY = `
-  select s.execution_id as id,
-         ebb.plan_tasks(s.execution_id,
-           array(select x.v #>> '{}' from jsonb_array_elements(s.keys) with ordinality as x(v, n) order by x.n),
-           array(select x.v #>> '{}' from jsonb_array_elements(s.groups) with ordinality as x(v, n) order by x.n),
-           array(select nullif(x.v, 'null'::jsonb) from jsonb_array_elements(s.payloads) with ordinality as x(v, n) order by x.n),
-           s.max_attempts, s.group_slots, s.last) as created
-    from (select * from jsonb_to_recordset($1::jsonb)
-                 as r(execution_id bigint, keys jsonb, groups jsonb, payloads jsonb, max_attempts int, group_slots int, last boolean)
-           order by execution_id offset 0) s`;
+  select b.execution_id as id, b.created
+    from (select set_config('synchronous_commit', coalesce($2, current_setting('synchronous_commit')), true)) as commit_mode,
+         ebb.plan_task_batches($1::jsonb) as b`;
 
 /**
  * The two statements of a plan job - the execution's start and each batch of its tasks
- * (ebb.plan_tasks, migrations 0007-0009) - coalesced over the plan jobs running side by side
+ * (ebb.plan_tasks alone, ebb.plan_task_batches for several; migrations 0007-0010) - coalesced over the plan jobs running side by side
  * in this process (CoalescedStatement), as task claims and ends are (task_statements.ts).
  */
 export class PlanStatements {
   private readonly starts: CoalescedStatement<number, number, StartedExecution | null>;
   private readonly plans: CoalescedStatement<number, TaskBatch, number>;
 
-  constructor(pool: pg.Pool) {
-    this.starts = coalescedById<StartedExecution>(pool, START);
+  constructor(pool: pg.Pool, opts: BookkeepingOptions) {
+    const commit = commitMode(opts);
+    this.starts = coalescedById<StartedExecution>(pool, namedStatement("ebb_start_executions", START, opts.prepared));
+    const planMany = namedStatement("ebb_plan_task_batches", PLAN_MANY, opts.prepared);
     this.plans = new CoalescedStatement(
       async (batches) => {
-        const { rows } = await pool.query<{ id: number; created: number }>(PLAN_MANY, [JSON.stringify([...batches.values()].map((b) => ({
+        const { rows } = await pool.query<{ id: number; created: number }>(planMany, [JSON.stringify([...batches.values()].map((b) => ({
           execution_id: b.executionId,
           keys: b.tasks.map((t) => t.key),
           groups: b.tasks.map((t) => t.group ?? null),
           payloads: b.tasks.map((t) => t.payload ?? null),
           max_attempts: b.maxAttempts, group_slots: b.groupSlots, last: b.last,
-        })))]);
+        }))), commit]);
         return new Map(rows.map((r) => [Number(r.id), r.created]));
       },
       async (b) => {
