@@ -15,7 +15,8 @@ export function configFlags(opts: Record<string, unknown>): Partial<Record<keyof
   const flags: Partial<Record<keyof ConfigInput, unknown>> = {};
   for (const key of Object.keys(SETTINGS) as (keyof ConfigInput)[]) {
     // `--no-migrate` gives migrate=false; its implied default true must not override env.
-    if (opts[key] !== undefined && !(key === "migrate" && opts[key] === true)) flags[key] = opts[key];
+    const negated = SETTINGS[key].flag.startsWith("--no-");
+    if (opts[key] !== undefined && !(negated && opts[key] === true)) flags[key] = opts[key];
   }
   return flags;
 }

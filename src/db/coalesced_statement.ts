@@ -1,4 +1,5 @@
 import type pg from "pg";
+import type { NamedStatement } from "./bookkeeping_statement.js";
 
 /**
  * Requests for the same statement made in the same turn of the event loop, sent as ONE
@@ -60,20 +61,20 @@ export class CoalescedStatement<K, In, Out> {
 }
 
 /**
- * A coalesced statement over row ids: `sql` takes the ids as `$1::bigint[]` and returns a row
+ * A coalesced statement over row ids: `sql` takes the ids as `$1::bigint[]` (then `moreParams`) and returns a row
  * (with `id`) for each one it applies to; a request whose id has no row gets null.
  */
 export function coalescedById<Row extends { id: number }>(
-  pool: Pick<pg.Pool, "query">, sql: string,
+  pool: Pick<pg.Pool, "query">, sql: NamedStatement, moreParams: unknown[] = [],
 ): CoalescedStatement<number, number, Row | null> {
   return new CoalescedStatement<number, number, Row | null>(
     async (ids) => {
-      const { rows } = await pool.query<Row>(sql, [[...ids.keys()]]);
+      const { rows } = await pool.query<Row>(sql, [[...ids.keys()], ...moreParams]);
       const byId = new Map<number, Row | null>([...ids.keys()].map((id) => [id, null]));
       for (const r of rows) byId.set(Number(r.id), r);
       return byId;
     },
-    async (id) => (await pool.query<Row>(sql, [[id]])).rows[0] ?? null,
+    async (id) => (await pool.query<Row>(sql, [[id], ...moreParams])).rows[0] ?? null,
     (id) => id,
   );
 }

@@ -1,4 +1,5 @@
 import type { Task as GraphileTask } from "graphile-worker";
+import { bookkeepingOptions } from "../db/bookkeeping_statement.js";
 import type { AppContext } from "../service/context.js";
 import { finalizeIfDone } from "./finalize.js";
 import { JobNotifier } from "./job_notifier.js";
@@ -31,7 +32,7 @@ export function planJob(ctx: AppContext, kinds: KindMap, opts: PlanJobOptions): 
   const statistics = new JobTableStatistics(ctx.pool, (err) =>
     ctx.logger.warn({ err: (err as Error).message }, "could not analyze graphile-worker's job table after adding many jobs; autovacuum will"));
   // starts and task batches of the plan jobs running side by side go out as one statement each
-  const statements = new PlanStatements(ctx.pool);
+  const statements = new PlanStatements(ctx.pool, bookkeepingOptions(ctx.config));
   const plan = (executionId: number, tasks: TaskSpec[], maxAttempts: number, last: boolean) =>
     statements.plan({ executionId, tasks, maxAttempts, groupSlots: opts.taskGroupConcurrency, last }).then((created) => {
       notifier.jobsAdded(created, tasks.filter((t) => t.group != null).length);

@@ -1,4 +1,5 @@
 import type { Task as GraphileTask } from "graphile-worker";
+import { bookkeepingOptions } from "../db/bookkeeping_statement.js";
 import type { AppContext } from "../service/context.js";
 import { PermanentTaskError, StopRequested, type Execution, type KindMap, type TaskCounts } from "./kind.js";
 import { TaskControlImpl, type LogLine } from "./task_control.js";
@@ -18,7 +19,7 @@ export interface TaskJobOptions {
  */
 export function taskJob(ctx: AppContext, kinds: KindMap, opts: TaskJobOptions): GraphileTask {
   // claims and ends of the jobs running side by side go out as one statement each
-  const statements = new TaskStatements(ctx.pool);
+  const statements = new TaskStatements(ctx.pool, bookkeepingOptions(ctx.config));
   return async (rawPayload, helpers) => {
     const taskId = Number((rawPayload as { taskId?: unknown }).taskId);
     const row = await statements.claim(taskId);

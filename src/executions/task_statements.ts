@@ -1,5 +1,6 @@
 import type pg from "pg";
 import { coalescedById, CoalescedStatement } from "../db/coalesced_statement.js";
+import { commitMode, namedStatement, type BookkeepingOptions } from "../db/bookkeeping_statement.js";
 import type { Execution } from "./kind.js";
 import { logColumns, type LogLine } from "./task_control.js";
 
@@ -33,10 +34,12 @@ export interface TaskEnd {
   lines: LogLine[];
 }
 
+// $2: synchronous_commit of this statement's transaction ('off': see commitMode below)
 const CLAIM = `
+  with commit_mode as materialized (select set_config('synchronous_commit', coalesce($2, current_setting('synchronous_commit')), true))
   update ebb.tasks t
      set status = 'running', attempts = t.attempts + 1, started_at = coalesce(t.started_at, now())
-    from ebb.executions e
+    from ebb.executions e, commit_mode
    where t.id = any ($1::bigint[]) and e.id = t.execution_id and t.status in ('pending', 'running')
   returning t.id, t.execution_id, t.key, t.task_group, t.payload, t.attempts,
             e.kind, e.target_id, e.schedule_id, e.fire_time, e.trigger, e.dry_run, e.stop_requested`;
@@ -44,6 +47,7 @@ const CLAIM = `
 // Ends in execution order: each ebb.finish_task takes its execution's advisory lock until the
 // commit, so two batches over the same executions take them in the same order (no deadlock).
 // The ordered subquery (offset 0: not flattened) fixes the order the calls are made in.
+// $2: synchronous_commit of this statement's transaction (see commitMode below).
 const FINISH_MANY = `
   select ebb.finish_task(s.id, s.attempt, s.status, s.error, s.total, s.retained, s.deleted, s.errors, s.details,
            array(select (l.v ->> 'at')::timestamptz from jsonb_array_elements(s.lines) with ordinality as l(v, n) order by l.n),
@@ -52,7 +56,8 @@ const FINISH_MANY = `
     from (select * from jsonb_to_recordset($1::jsonb)
                  as x(id bigint, execution_id bigint, attempt int, status text, error text, total int, retained int,
                       deleted int, errors int, details jsonb, lines jsonb)
-           order by execution_id, id offset 0) s`;
+           order by execution_id, id offset 0) s,
+         (select set_config('synchronous_commit', coalesce($2, current_setting('synchronous_commit')), true)) as commit_mode`;
 
 /**
  * The two statements every task job makes - its claim and its end (ebb.finish_task) - each
@@ -64,22 +69,25 @@ export class TaskStatements {
   private readonly claims: CoalescedStatement<number, number, ClaimedTask | null>;
   private readonly ends: CoalescedStatement<number, TaskEnd, void>;
 
-  constructor(pool: pg.Pool) {
-    this.claims = coalescedById<ClaimedTask>(pool, CLAIM);
+  constructor(pool: pg.Pool, opts: BookkeepingOptions) {
+    const commit = commitMode(opts);
+    this.claims = coalescedById<ClaimedTask>(pool, namedStatement("ebb_claim_tasks", CLAIM, opts.prepared), [commit]);
+    const finishMany = namedStatement("ebb_finish_tasks", FINISH_MANY, opts.prepared);
     this.ends = new CoalescedStatement(
       async (ends) => {
-        await pool.query(FINISH_MANY, [JSON.stringify([...ends.values()].map((e) => ({
+        await pool.query(finishMany, [JSON.stringify([...ends.values()].map((e) => ({
           id: e.taskId, execution_id: e.executionId, attempt: e.attempt, status: e.status, error: e.error,
           total: e.total, retained: e.retained, deleted: e.deleted, errors: e.errors, details: e.details,
           lines: e.lines.map((l) => ({ at: l.at.toISOString(), level: l.level, message: l.message })),
-        })))]);
+        }))), commit]);
         return new Map([...ends.keys()].map((k) => [k, undefined]));
       },
       async (e) => {
         await pool.query(
-          "select ebb.finish_task($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+          `select ebb.finish_task($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12),
+                  set_config('synchronous_commit', coalesce($13, current_setting('synchronous_commit')), true)`,
           [e.taskId, e.attempt, e.status, e.error, e.total, e.retained, e.deleted, e.errors,
-           e.details ? JSON.stringify(e.details) : null, ...logColumns(e.lines)],
+           e.details ? JSON.stringify(e.details) : null, ...logColumns(e.lines), commit],
         );
       },
       (e) => e.taskId,

@@ -15,8 +15,8 @@ test("coalesced starts, task batches, claims and ends write what one statement e
   await installTestKind(db.pool);
   const q = async (sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows;
   const ids: number[] = (await q("select ebb.trigger_execution('test_sleep', t) as id from generate_series(1, 3) t")).map((r) => r.id);
-  const plans = new PlanStatements(db.pool);
-  const tasks = new TaskStatements(db.pool);
+  const plans = new PlanStatements(db.pool, { prepared: true, asyncCommit: true });
+  const tasks = new TaskStatements(db.pool, { prepared: true, asyncCommit: true });
 
   const started = await Promise.all(ids.map((id) => plans.start(id)));
   assert.deepEqual(started.map((s) => [s?.id, s?.status]), ids.map((id) => [id, "running"]));
@@ -71,8 +71,8 @@ test("a coalesced batch with one bad request: the others are written, the bad on
   await installTestKind(db.pool);
   const q = async (sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows;
   const [{ id }] = await q("select ebb.trigger_execution('test_sleep', 1) as id");
-  const plans = new PlanStatements(db.pool);
-  const tasks = new TaskStatements(db.pool);
+  const plans = new PlanStatements(db.pool, { prepared: true, asyncCommit: true });
+  const tasks = new TaskStatements(db.pool, { prepared: true, asyncCommit: true });
   await plans.start(id);
   await plans.plan({ executionId: id, maxAttempts: 3, groupSlots: 1, last: true, tasks: [{ key: "a" }, { key: "b" }] });
   const [a, b] = await Promise.all((await q("select id from ebb.tasks order by id")).map((r) => tasks.claim(r.id)));
@@ -95,7 +95,7 @@ test("a scheduled execution's plan job plans from its payload: plan_tasks starts
     `insert into ebb.executions (kind, target_id, trigger, dry_run) select 'test_sleep', t, 'schedule', false
        from generate_series(1, 3) t returning id`)).map((r) => r.id);
   await q("update ebb.executions set stop_requested = true where id = $1", [ids[2]]);
-  const plans = new PlanStatements(db.pool);
+  const plans = new PlanStatements(db.pool, { prepared: true, asyncCommit: true });
   // two batches for the first (started by the first, planned by the last), one for the second
   const first = await Promise.all([
     plans.plan({ executionId: ids[0]!, maxAttempts: 3, groupSlots: 1, last: false, tasks: [{ key: "a" }] }),
@@ -113,4 +113,78 @@ test("a scheduled execution's plan job plans from its payload: plan_tasks starts
   assert.deepEqual((await state())[0], { status: "running", planned: true, started: true, ended: false });
   assert.deepEqual((await q("select execution_id, key from ebb.tasks order by id")).map((t) => [t.execution_id, t.key]),
     [[ids[0], "a"], [ids[1], "a"], [ids[0], "b"]], "the stopped execution got no task");
+});
+
+test("ebb.plan_task_batches (the coalesced plan statement): per execution what ebb.plan_tasks does - new keys only, stops, planning done, an unknown execution named", async () => {
+  const db = await freshDatabase();
+  await installTestKind(db.pool);
+  const q = async (sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows;
+  const ids: number[] = (await q(
+    `insert into ebb.executions (kind, target_id, trigger, dry_run) select 'test_sleep', t, 'schedule', false
+       from generate_series(1, 4) t returning id`)).map((r) => r.id);
+  await q("update ebb.executions set stop_requested = true where id = $1", [ids[2]]);
+  const batch = (executionId: number, keys: string[], last: boolean, groups: (string | null)[] = keys.map(() => null)) =>
+    ({ execution_id: executionId, keys, groups, payloads: keys.map((k) => ({ k })), max_attempts: 4, group_slots: 2, last });
+  const call = async (batches: unknown[]) =>
+    new Map((await q("select execution_id, created from ebb.plan_task_batches($1::jsonb)", [JSON.stringify(batches)]))
+      .map((r) => [Number(r.execution_id), r.created]));
+
+  // the second execution's batch comes first: answers are per execution, not per position
+  assert.deepEqual(await call([
+    batch(ids[1]!, ["x", "y", "z"], false, [null, "registry:1", "registry:1"]),
+    batch(ids[0]!, ["a", "b"], false),
+    batch(ids[2]!, ["s"], true),
+    batch(ids[3]!, [], true),
+  ]), new Map([[ids[1], 3], [ids[0], 2], [ids[2], -1], [ids[3], 0]]));
+  // a re-run after a crash: known keys skipped; the last batch marks the planning done
+  assert.deepEqual(await call([batch(ids[0]!, ["b", "c"], true), batch(ids[1]!, ["z"], true)]), new Map([[ids[0], 1], [ids[1], 0]]));
+
+  assert.deepEqual(await q("select status, planned, started_at is not null as started, ended_at is not null as ended from ebb.executions order by id"), [
+    { status: "running", planned: true, started: true, ended: false },
+    { status: "running", planned: true, started: true, ended: false },
+    { status: "stopped", planned: true, started: true, ended: true },
+    { status: "success", planned: true, started: true, ended: true },
+  ]);
+  const tasks = await q(
+    `select t.execution_id, t.key, t.task_group, t.payload, j.max_attempts, tk.identifier, q.queue_name
+       from ebb.tasks t join ebb_worker._private_jobs j on j.id = t.job_id
+       join ebb_worker._private_tasks tk on tk.id = j.task_id
+       left join ebb_worker._private_job_queues q on q.id = j.job_queue_id order by t.id`);
+  const taskIds: number[] = (await q("select id from ebb.tasks order by id")).map((r) => r.id);
+  // task ids in execution order and, within a batch, in key order (as ebb.plan_tasks gives them)
+  assert.deepEqual(tasks.map((t) => [t.execution_id, t.key]), [[ids[0], "a"], [ids[0], "b"], [ids[1], "x"], [ids[1], "y"], [ids[1], "z"], [ids[0], "c"]]);
+  assert.deepEqual(tasks.map((t) => t.payload), [{ k: "a" }, { k: "b" }, { k: "x" }, { k: "y" }, { k: "z" }, { k: "c" }]);
+  assert.ok(tasks.every((t) => t.max_attempts === 4));
+  assert.deepEqual(tasks.map((t, i) => [t.identifier, t.queue_name]), tasks.map((t, i) => t.task_group
+    ? ["ebb.execution.task", `ebb:test_sleep:registry:1:${taskIds[i]! % 2}`]
+    : ["ebb.execution.task.ungrouped", null]));
+
+  await assert.rejects(call([batch(ids[0]!, ["d"], true), batch(987_654, ["a"], true)]), /plan_task_batches\.p_batches: no execution 987654/);
+  assert.equal((await q("select count(*)::int as n from ebb.tasks where key = 'd'"))[0].n, 0, "nothing of a failed call is written");
+});
+
+test("async-commit bookkeeping turns synchronous_commit off for its own transactions only: the connection's next statements commit as the database says", async () => {
+  // one connection: every statement below runs on the same session
+  const db = await freshDatabase(undefined, { poolSize: 1 });
+  await installTestKind(db.pool);
+  const q = async (sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows;
+  const [{ id }] = await q("select ebb.trigger_execution('test_sleep', 1) as id");
+  for (const asyncCommit of [true, false]) {
+    const plans = new PlanStatements(db.pool, { prepared: true, asyncCommit });
+    const tasks = new TaskStatements(db.pool, { prepared: true, asyncCommit });
+    const keys = asyncCommit ? ["a", "b"] : ["c", "d"];
+    // two of each at once: the batch statements (plan_task_batches, claim, FINISH_MANY) run
+    await Promise.all([
+      plans.plan({ executionId: id, maxAttempts: 3, groupSlots: 1, last: false, tasks: [{ key: keys[0]! }] }),
+      plans.plan({ executionId: id + 1000, maxAttempts: 3, groupSlots: 1, last: false, tasks: [] }).catch(() => -2),
+    ]);
+    await plans.plan({ executionId: id, maxAttempts: 3, groupSlots: 1, last: false, tasks: [{ key: keys[1]! }] });
+    assert.deepEqual(await q("show synchronous_commit"), [{ synchronous_commit: "on" }]);
+    const open = (await q("select id from ebb.tasks where key = any ($1) order by id", [keys])).map((r) => r.id);
+    const claimed = await Promise.all(open.map((t) => tasks.claim(t)));
+    assert.deepEqual(await q("show synchronous_commit"), [{ synchronous_commit: "on" }]);
+    await Promise.all(claimed.map((c) => tasks.finish({ taskId: c!.id, executionId: id, attempt: 1, status: "success", error: null, total: 1, retained: 1, deleted: 0, errors: 0, details: null, lines: [] })));
+    assert.deepEqual(await q("show synchronous_commit"), [{ synchronous_commit: "on" }], `asyncCommit ${asyncCommit}: nothing leaks into the session`);
+    assert.deepEqual((await q("select status from ebb.tasks where key = any ($1)", [keys])).map((r) => r.status), ["success", "success"]);
+  }
 });

@@ -1,4 +1,5 @@
-import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after } from "node:test";
@@ -19,6 +20,12 @@ export interface PrivatePostgres {
   log: string[];
   /** Fast shutdown (SIGINT): open sessions are terminated, like a real server restart. */
   stop(): Promise<void>;
+  /**
+   * A crash: immediate shutdown (SIGQUIT to the postmaster). Nothing is flushed or
+   * checkpointed: WAL not yet on disk is lost (commits made with synchronous_commit off), and
+   * the next start runs crash recovery.
+   */
+  crash(): Promise<void>;
   /** Start again on the same port and data dir. */
   start(): Promise<void>;
 }
@@ -37,6 +44,16 @@ export async function startPrivatePostgres(opts: { postgresFlags?: string[] } = 
     server = undefined;
     await s?.stop();
   };
+  const crash = async () => {
+    const pid = Number((await readFile(path.join(dataDir, "pg", "postmaster.pid"), "utf8")).split("\n")[0]);
+    process.kill(pid, "SIGQUIT");
+    const alive = () => { try { process.kill(pid, 0); return true; } catch { return false; } };
+    for (let i = 0; alive(); i++) {
+      if (i > 200) throw new Error(`PostgreSQL ${pid} still running 10 s after SIGQUIT`);
+      await sleep(50);
+    }
+    server = undefined;
+  };
   await start();
   after(async () => {
     await stop().catch(() => {});
@@ -47,5 +64,5 @@ export async function startPrivatePostgres(opts: { postgresFlags?: string[] } = 
     const { default: exitHook } = await import("async-exit-hook");
     if (exitHook.hookedEvents().includes("exit")) exitHook.unhookEvent("exit");
   });
-  return { url: server!.url, port, log, stop, start };
+  return { url: server!.url, port, log, stop, crash, start };
 }
