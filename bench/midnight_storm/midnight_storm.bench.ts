@@ -162,7 +162,7 @@ export const midnightStormBenchmark: Benchmark = {
       "SQL statements/job: every statement the ebb processes sent from just before the slot to the end (graphile-worker's own included; BEGIN/COMMIT count), over the jobs - a count, unaffected by machine load, where jobs/s is not.",
       ...results
         .filter((x) => x.processes === 1)
-        .map(({ label, r }) => `${label}, 1 process, statements by cost: ${r.statementDetail.slice(0, 8).map((x) => `${x.count} x ${x.sql.slice(0, 60)}`).join("; ")}.`),
+        .map(({ label, r }) => `${label}, 1 process, statements by client-side time (round trip included): ${r.statementDetail.slice(0, 8).map((x) => `${x.count} x ${x.sql.slice(0, 60)} (${(x.ms / x.count).toFixed(2)} ms each)`).join("; ")}.`),
     ];
     const tables: ResultTable[] = [
       {
