@@ -4,9 +4,10 @@
 -- (src/executions/plan_statements.ts). Until now that one statement called ebb.plan_tasks
 -- (migration 0009) once per execution: per execution a plpgsql call, a tasks INSERT, a jobs
 -- INSERT, an UPDATE of the tasks and one of the execution. In the midnight storm (10,000
--- executions) that was the most expensive statement ebb sent (0.34 ms of PostgreSQL time per
--- execution, BENCHMARKS.md). ebb.plan_task_batches does the same work with one statement per
--- step for all the executions of the call.
+-- executions) that was the most expensive statement ebb sent (1.64 ms of PostgreSQL time per
+-- call of ~5 executions, pg_stat_statements). ebb.plan_task_batches does the same work with
+-- one statement per step for all the executions of the call (1.09 ms per call measured the
+-- same way, BENCHMARKS.md).
 --
 -- Same semantics as ebb.plan_tasks, execution by execution:
 --  - an unknown execution is an error (the worker then plans each batch alone with
