@@ -8,6 +8,7 @@
 //              Repositories no rule selects get no task: they are never touched.
 //   runTask:   repository_task.ts.
 import type pg from "pg";
+import { bookkeepingOptions } from "../db/bookkeeping_statement.js";
 import type { ExecutionKind, TaskSpec } from "../executions/kind.js";
 import { PermanentTaskError } from "../executions/kind.js";
 import { createRegistryClient, readRegistryRecord, RegistryConfigError } from "../registry/client_factory.js";
@@ -35,14 +36,21 @@ async function* repositoryPages(
   const likes = projects?.map(projectLikePattern) ?? null;
   let after = "";
   for (;;) {
-    // repositories (registry_id, name) unique: keyset pages in name order; a policy scoped to
-    // literal projects reads only their repositories ("team/%"), not the whole registry
+    // keyset pages in name order: repositories (registry_id, name) unique; a policy scoped to
+    // literal projects reads only their repositories ("team/%", found by
+    // repositories_project_idx, migration 0011; one project: read in index order, no sort),
+    // not the whole registry
     const { rows } = await pool.query<{ id: number; name: string }>(
-      `select id, name from ebb.repositories
-        where registry_id = $1 and deleted_at is null and name > $2
-          and ($4::text[] is null or name like any ($4::text[]))
-        order by name limit $3`,
-      [registryId, after, batch, likes],
+      projects
+        ? `select id, name from ebb.repositories
+            where registry_id = $1 and split_part(name, '/', 1) ${projects.length === 1 ? "= ($4::text[])[1]" : "= any ($4::text[])"}
+              and name like any ($5::text[])
+              and deleted_at is null and name > $2
+            order by name limit $3`
+        : `select id, name from ebb.repositories
+            where registry_id = $1 and deleted_at is null and name > $2
+            order by name limit $3`,
+      projects ? [registryId, after, batch, projects, likes] : [registryId, after, batch],
     );
     if (rows.length === 0) return;
     yield rows;
@@ -57,7 +65,7 @@ export function retentionKind(opts: RetentionKindOptions = {}): ExecutionKind {
   return {
     name: "retention",
     async *planTasks(ctx, execution) {
-      const run = await ensureRetentionRun(ctx.pool, execution);
+      const run = await ensureRetentionRun(ctx.pool, execution, { asyncCommit: ctx.config.workerAsyncCommit });
       // the per-registry limit protects the registry: only runs that delete call it
       const group = run.dryRun ? {} : { group: `registry:${run.registryId}` };
       for await (const page of repositoryPages(ctx.pool, run.registryId, batchSize, literalProjects(run.policy))) {
@@ -78,6 +86,7 @@ export function retentionKind(opts: RetentionKindOptions = {}): ExecutionKind {
       try {
         await runRepositoryTask({
           pool: ctx.pool, run, taskId: task.id, repositoryId, repositoryName: task.key, attempt: task.attempt, control, deleteConcurrency,
+          bookkeeping: bookkeepingOptions(ctx.config),
           openRegistry: async () => {
             const record = await readRegistryRecord(ctx.pool, run.registryId);
             if (!record) throw new PermanentTaskError(`registry ${run.registryId} does not exist`);
