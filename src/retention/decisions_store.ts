@@ -13,6 +13,13 @@ export interface DecisionWrite {
   rulePositions: readonly number[];
   dryRun: boolean;
   mediaTypes: ReadonlyMap<string, string | null | undefined>;
+  /**
+   * Commit without waiting for the WAL flush (bookkeeping_statement.ts). Only for a dry run:
+   * its rows are a report, and a PostgreSQL crash that undoes them undoes the task's end too
+   * (a WAL suffix), so the task writes them again. Decisions of a run that deletes are on disk
+   * before the first registry call.
+   */
+  asyncCommit: boolean;
 }
 
 /** What a decision leads to before any registry call. */
@@ -38,7 +45,8 @@ export async function insertDecisions(pool: pg.Pool, w: DecisionWrite, decisions
             d.planned_action, d.untag_tags, d.reason, d.rule, d.role, d.pushed_at, d.pulled_at, d.outcome
        from jsonb_to_recordset($4::jsonb) as d(repository text, digest text, tags text[], media_type text, action text,
             planned_action text, untag_tags text[], reason text, rule smallint, role text, pushed_at timestamptz,
-            pulled_at timestamptz, outcome text)
+            pulled_at timestamptz, outcome text),
+            (select set_config('synchronous_commit', coalesce($5, current_setting('synchronous_commit')), true)) as commit_mode
      on conflict (execution_id, repository_id, digest) do nothing`,
     [
       w.executionId, w.taskId, w.repositoryId,
@@ -57,6 +65,7 @@ export async function insertDecisions(pool: pg.Pool, w: DecisionWrite, decisions
         pulled_at: isoOrNull(d.pulled_at),
         outcome: initialOutcome(d, w.dryRun),
       }))),
+      w.asyncCommit && w.dryRun ? "off" : null,
     ],
   );
   return rowCount ?? 0;

@@ -7,6 +7,7 @@
 // crash or a retry finds its rows and does not evaluate again: it makes the registry calls
 // still 'pending' (a manifest deleted just before the crash answers 404: already_deleted).
 import type pg from "pg";
+import type { BookkeepingOptions } from "../db/bookkeeping_statement.js";
 import { PermanentTaskError, type TaskControl } from "../executions/kind.js";
 import type { DeleteOutcome } from "../registry/client.js";
 import { readRepositoryCandidates } from "./candidates_query.js";
@@ -29,6 +30,8 @@ export interface RepositoryTaskDeps {
   openRegistry: () => Promise<{ deleteManifest(repository: string, digest: string): Promise<DeleteOutcome> }>;
   /** registry calls in flight at once */
   deleteConcurrency: number;
+  /** the worker's bookkeeping settings: prepared reads; a dry run's decisions committed asynchronously */
+  bookkeeping: BookkeepingOptions;
 }
 
 async function earlierVerdict(pool: pg.Pool, taskId: number): Promise<string | null> {
@@ -67,7 +70,7 @@ export async function runRepositoryTask(deps: RepositoryTaskDeps): Promise<void>
       throw new PermanentTaskError(verdict);
     }
   } else {
-    const read = await readRepositoryCandidates(pool, deps.repositoryId);
+    const read = await readRepositoryCandidates(pool, deps.repositoryId, deps.bookkeeping.prepared);
     const repo = read.repository;
     if (!repo || repo.deleted_at !== null) {
       control.details["outcome"] = "gone";
@@ -92,7 +95,7 @@ export async function runRepositoryTask(deps: RepositoryTaskDeps): Promise<void>
     const mediaTypes = new Map(read.candidates.map((c) => [c.digest, c.media_type]));
     const inserted = await insertDecisions(pool, {
       executionId: run.executionId, taskId: deps.taskId, repositoryId: deps.repositoryId,
-      rulePositions: run.rulePositions, dryRun: run.dryRun, mediaTypes,
+      rulePositions: run.rulePositions, dryRun: run.dryRun, mediaTypes, asyncCommit: deps.bookkeeping.asyncCommit,
     }, evaluation.decisions);
     control.log("info", `${repo.name}: ${evaluation.outcome}, ${evaluation.counts.total} artifacts, ${evaluation.counts.deleted} to delete, ${evaluation.counts.untagged} to untag${run.dryRun ? " (dry run)" : ""}`);
     if (evaluation.outcome === "aborted" || evaluation.outcome === "error") {

@@ -53,9 +53,11 @@ const SELECT_RUN = `select execution_id, policy_id, policy_name, registry_id, po
  * missing or invalid policy is a PermanentTaskError: the execution fails, nothing is deleted.
  * Two statements: the policy with its rules, then the snapshot insert (or, when planning runs
  * again after a crash, the snapshot already there). The run is kept in the process cache for
- * the execution's tasks.
+ * the execution's tasks. asyncCommit: the insert is planning bookkeeping
+ * (bookkeeping_statement.ts): a PostgreSQL crash that undoes it undoes the planning after it,
+ * and the plan job runs again.
  */
-export async function ensureRetentionRun(pool: pg.Pool, execution: Execution): Promise<RetentionRun> {
+export async function ensureRetentionRun(pool: pg.Pool, execution: Execution, opts: { asyncCommit: boolean } = { asyncCommit: false }): Promise<RetentionRun> {
   const stored = await readStoredPolicy(pool, execution.targetId);
   if (!stored) {
     // deleted since: an earlier planning attempt may still have taken the snapshot
@@ -75,32 +77,44 @@ export async function ensureRetentionRun(pool: pg.Pool, execution: Execution): P
        values ($1, $2, $3, $4, $5, $6, $7, $8)
        on conflict (execution_id) do nothing
        returning execution_id, policy_id, policy_name, registry_id, policy, rule_positions, dry_run, evaluated_at)
-     select * from ins
+     select ins.* from ins, (select set_config('synchronous_commit', coalesce($9, current_setting('synchronous_commit')), true)) as commit_mode
      union all
      select execution_id, policy_id, policy_name, registry_id, policy, rule_positions, dry_run, evaluated_at
        from ebb.retention_runs where execution_id = $1 and not exists (select 1 from ins)`,
     [execution.id, stored.row.id, stored.row.name, stored.row.registry_id, JSON.stringify(stored.json),
-     stored.rulePositions, execution.dryRun || stored.row.dry_run, execution.fireTime],
+     stored.rulePositions, execution.dryRun || stored.row.dry_run, execution.fireTime, opts.asyncCommit ? "off" : null],
   );
   // (a concurrent planner's snapshot, committed after this statement began, is read again)
   const row = rows[0] ?? (await pool.query<RunRow>(SELECT_RUN, [execution.id])).rows[0]!;
   return remember(fromRow(row));
 }
 
-const cache = new Map<number, RetentionRun>();
+const cache = new Map<number, Promise<RetentionRun>>();
 const CACHE_SIZE = 256;
 
-/** The run of an execution (cached per process: many tasks of one execution share it). */
-export async function loadRetentionRun(pool: pg.Pool, executionId: number): Promise<RetentionRun> {
+/**
+ * The run of an execution (cached per process: many tasks of one execution share it). Tasks
+ * of one execution starting side by side share one read: the first one's, in flight.
+ */
+export function loadRetentionRun(pool: pg.Pool, executionId: number): Promise<RetentionRun> {
   const hit = cache.get(executionId);
   if (hit) return hit;
-  const { rows } = await pool.query<RunRow>(SELECT_RUN, [executionId]);
-  if (!rows[0]) throw new PermanentTaskError(`execution ${executionId} has no retention run (it was not planned as a retention execution)`);
-  return remember(fromRow(rows[0]));
+  const loading = pool.query<RunRow>(SELECT_RUN, [executionId]).then(({ rows }) => {
+    if (!rows[0]) throw new PermanentTaskError(`execution ${executionId} has no retention run (it was not planned as a retention execution)`);
+    return fromRow(rows[0]);
+  });
+  // a failed read is not kept: the next task reads again
+  loading.catch(() => { if (cache.get(executionId) === loading) cache.delete(executionId); });
+  keep(executionId, loading);
+  return loading;
 }
 
 function remember(run: RetentionRun): RetentionRun {
-  if (!cache.has(run.executionId) && cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
-  cache.set(run.executionId, run);
+  keep(run.executionId, Promise.resolve(run));
   return run;
+}
+
+function keep(executionId: number, run: Promise<RetentionRun>): void {
+  if (!cache.has(executionId) && cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
+  cache.set(executionId, run);
 }
