@@ -12,7 +12,9 @@ import type pg from "pg";
  *    not wait for the WAL flush between its claim and its end. A PostgreSQL crash loses at
  *    most the last moments of WAL, and always a suffix of it: with it the completions of the
  *    same jobs, which graphile-worker commits later, so those jobs run again, as after a crash
- *    of the worker. Decisions, deletion outcomes and the catalog never take this path.
+ *    of the worker. A dry run's decisions and a retention run's snapshot take it too (a report
+ *    and planning, redone with their task or plan job); decisions of runs that delete,
+ *    deletion outcomes and the catalog never do.
  *    Off: the database's own synchronous_commit (on, remote_apply, ...) is kept.
  */
 export interface BookkeepingOptions {
