@@ -20,6 +20,12 @@ export interface DecisionWrite {
    * before the first registry call.
    */
   asyncCommit: boolean;
+  /**
+   * The task's first attempt: no row of it can exist yet, so the rows are inserted without
+   * ON CONFLICT (its speculative insertion cost ~20% of the insert). Should one exist after
+   * all, the unique key refuses the insert and the task is retried as a later attempt.
+   */
+  firstAttempt: boolean;
 }
 
 /** What a decision leads to before any registry call. */
@@ -35,6 +41,7 @@ function isoOrNull(ms: number | null): string | null {
 /**
  * Insert every decision of a task in one statement. Rows already there (a re-run after a
  * crash: decisions (execution_id, repository_id, digest) unique) are left as they are.
+ * Returns the rows inserted.
  */
 export async function insertDecisions(pool: pg.Pool, w: DecisionWrite, decisions: readonly Decision[]): Promise<number> {
   if (decisions.length === 0) return 0;
@@ -47,7 +54,7 @@ export async function insertDecisions(pool: pg.Pool, w: DecisionWrite, decisions
             planned_action text, untag_tags text[], reason text, rule smallint, role text, pushed_at timestamptz,
             pulled_at timestamptz, outcome text),
             (select set_config('synchronous_commit', coalesce($5, current_setting('synchronous_commit')), true)) as commit_mode
-     on conflict (execution_id, repository_id, digest) do nothing`,
+     ${w.firstAttempt ? "" : "on conflict (execution_id, repository_id, digest) do nothing"}`,
     [
       w.executionId, w.taskId, w.repositoryId,
       JSON.stringify(decisions.map((d) => ({

@@ -95,7 +95,7 @@ export async function runRepositoryTask(deps: RepositoryTaskDeps): Promise<void>
     const mediaTypes = new Map(read.candidates.map((c) => [c.digest, c.media_type]));
     const inserted = await insertDecisions(pool, {
       executionId: run.executionId, taskId: deps.taskId, repositoryId: deps.repositoryId,
-      rulePositions: run.rulePositions, dryRun: run.dryRun, mediaTypes, asyncCommit: deps.bookkeeping.asyncCommit,
+      rulePositions: run.rulePositions, dryRun: run.dryRun, mediaTypes, asyncCommit: deps.bookkeeping.asyncCommit, firstAttempt: deps.attempt === 1,
     }, evaluation.decisions);
     control.log("info", `${repo.name}: ${evaluation.outcome}, ${evaluation.counts.total} artifacts, ${evaluation.counts.deleted} to delete, ${evaluation.counts.untagged} to untag${run.dryRun ? " (dry run)" : ""}`);
     if (evaluation.outcome === "aborted" || evaluation.outcome === "error") {

@@ -1,0 +1,11 @@
+-- ebb.decisions.task_id without its foreign key.
+--
+-- Every decision row checked two foreign keys on insert: its execution and its task. A task
+-- writes 50-ish rows at once, 1,000,000 in the benchmark's execution; the checks were ~15% of
+-- PostgreSQL's time in that run (pg_stat_statements: 1,000,000 lookups of each parent,
+-- BENCHMARKS.md). The task's key protected nothing the execution's does not: tasks are only
+-- ever deleted with their execution (history pruning deletes executions; tasks and decisions
+-- cascade from them), and a decision is written by its own task, which has just claimed its
+-- row. decisions.execution_id keeps its foreign key (on delete cascade), so no decision
+-- outlives its execution.
+alter table ebb.decisions drop constraint decisions_task_id_fkey;
