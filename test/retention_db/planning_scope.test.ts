@@ -4,6 +4,7 @@ import type { Execution } from "../../src/executions/kind.js";
 import { retentionKind } from "../../src/retention/retention_kind.js";
 import type { AppContext } from "../../src/service/context.js";
 import { freshDatabase } from "../support/db.js";
+import { configSchema } from "../../src/config/schema.js";
 
 test("planning gives a task to exactly the in-scope repositories, whether the scope is literal projects or a wildcard", async () => {
   const db = await freshDatabase();
@@ -14,7 +15,7 @@ test("planning gives a task to exactly the in-scope repositories, whether the sc
   await q("update ebb.repositories set deleted_at = now() where name = 'team/b/deep'");
   await q("insert into ebb.repositories (registry_id, name) values ($1, 'team/b')", [registryId]);
 
-  const ctx = { pool: db.pool } as AppContext;
+  const ctx = { pool: db.pool, config: configSchema.parse({}) } as AppContext;
   const planned = async (projects: object[]): Promise<string[]> => {
     const [{ id: policyId }] = await q(
       "insert into ebb.policies (name, registry_id, scope) values ($1, $2, $3) returning id",

@@ -26,10 +26,11 @@ import type { AppContext } from "../../src/service/context.js";
 import { freshDatabase } from "../support/db.js";
 import { DAY, NOW } from "../retention/support/catalog.js";
 import { catalogArbOver, PATTERNS, policyArbWith, referenceRetained, repoPath, ruleSelectsRepo } from "../retention/support/random_policies.js";
+import { configSchema } from "../../src/config/schema.js";
 
 const db = await freshDatabase();
 const q = async <T = any>(sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows as T[];
-const ctx = { pool: db.pool, logger: createLogger("silent") } as unknown as AppContext;
+const ctx = { pool: db.pool, logger: createLogger("silent"), config: configSchema.parse({}) } as unknown as AppContext;
 const kind: ExecutionKind = retentionKind({ batchSize: 2 }); // small pages: planning pages through the registry
 
 const NAMES = ["p/a", "p/b", "p/c/d", "q/a", "q/c/d"];
