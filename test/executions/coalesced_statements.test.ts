@@ -168,23 +168,19 @@ test("async-commit bookkeeping turns synchronous_commit off for its own transact
   const db = await freshDatabase(undefined, { poolSize: 1 });
   await installTestKind(db.pool);
   const q = async (sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows;
-  const [{ id }] = await q("select ebb.trigger_execution('test_sleep', 1) as id");
+  const show = async () => (await q("show synchronous_commit"))[0].synchronous_commit;
   for (const asyncCommit of [true, false]) {
+    const ids: number[] = (await q("select ebb.trigger_execution('test_sleep', t) as id from generate_series(1, 2) t")).map((r) => r.id);
     const plans = new PlanStatements(db.pool, { prepared: true, asyncCommit });
     const tasks = new TaskStatements(db.pool, { prepared: true, asyncCommit });
-    const keys = asyncCommit ? ["a", "b"] : ["c", "d"];
-    // two of each at once: the batch statements (plan_task_batches, claim, FINISH_MANY) run
-    await Promise.all([
-      plans.plan({ executionId: id, maxAttempts: 3, groupSlots: 1, last: false, tasks: [{ key: keys[0]! }] }),
-      plans.plan({ executionId: id + 1000, maxAttempts: 3, groupSlots: 1, last: false, tasks: [] }).catch(() => -2),
-    ]);
-    await plans.plan({ executionId: id, maxAttempts: 3, groupSlots: 1, last: false, tasks: [{ key: keys[1]! }] });
-    assert.deepEqual(await q("show synchronous_commit"), [{ synchronous_commit: "on" }]);
-    const open = (await q("select id from ebb.tasks where key = any ($1) order by id", [keys])).map((r) => r.id);
+    // two of each in one turn: the batch statements (plan_task_batches, the claim, FINISH_MANY)
+    await Promise.all(ids.map((id) => plans.plan({ executionId: id, maxAttempts: 3, groupSlots: 1, last: true, tasks: [{ key: "a" }] })));
+    assert.equal(await show(), "on", `asyncCommit ${asyncCommit}: after the plan batch`);
+    const open = (await q("select id from ebb.tasks where execution_id = any ($1) order by id", [ids])).map((r) => r.id);
     const claimed = await Promise.all(open.map((t) => tasks.claim(t)));
-    assert.deepEqual(await q("show synchronous_commit"), [{ synchronous_commit: "on" }]);
-    await Promise.all(claimed.map((c) => tasks.finish({ taskId: c!.id, executionId: id, attempt: 1, status: "success", error: null, total: 1, retained: 1, deleted: 0, errors: 0, details: null, lines: [] })));
-    assert.deepEqual(await q("show synchronous_commit"), [{ synchronous_commit: "on" }], `asyncCommit ${asyncCommit}: nothing leaks into the session`);
-    assert.deepEqual((await q("select status from ebb.tasks where key = any ($1)", [keys])).map((r) => r.status), ["success", "success"]);
+    assert.equal(await show(), "on", `asyncCommit ${asyncCommit}: after the claims`);
+    await Promise.all(claimed.map((c) => tasks.finish({ taskId: c!.id, executionId: c!.execution_id, attempt: 1, status: "success", error: null, total: 1, retained: 1, deleted: 0, errors: 0, details: null, lines: [] })));
+    assert.equal(await show(), "on", `asyncCommit ${asyncCommit}: after the ends`);
+    assert.deepEqual((await q("select status from ebb.executions where id = any ($1)", [ids])).map((r) => r.status), ["success", "success"]);
   }
 });
