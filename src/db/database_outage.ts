@@ -5,13 +5,19 @@ import type pg from "pg";
 const NODE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH"]);
 const PG_CODES = new Set(["57P01", "57P02", "57P03"]);
 
-/** True when `err` says the database went away (not that a statement was wrong). */
-export function isConnectionError(err: unknown): boolean {
-  const e = err as { code?: unknown; message?: unknown } | null;
+/**
+ * True when `err` says the database went away (not that a statement was wrong), also when it
+ * wraps such an error (graphile-worker rethrows some as a new Error whose message, or
+ * `cause`, carries the original: "Error occurred whilst returning jobs ...: connect
+ * ECONNREFUSED ...").
+ */
+export function isConnectionError(err: unknown, depth = 0): boolean {
+  const e = err as { code?: unknown; message?: unknown; cause?: unknown } | null;
   const code = typeof e?.code === "string" ? e.code : "";
   if (NODE_CODES.has(code) || PG_CODES.has(code) || code.startsWith("08")) return true;
   const message = typeof e?.message === "string" ? e.message : "";
-  return /Connection terminated|connection.*(closed|ended)|Client has encountered a connection error/i.test(message);
+  if (/Connection terminated|connection.*(closed|ended)|Client has encountered a connection error|\b(connect |read |write )?(ECONNREFUSED|ECONNRESET|EPIPE)\b|terminating connection due to (administrator command|crash of another server process)|the database system is (starting up|shutting down|in recovery mode)/i.test(message)) return true;
+  return depth < 3 && e?.cause !== undefined && isConnectionError(e.cause, depth + 1);
 }
 
 /**
