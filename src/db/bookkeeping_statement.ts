@@ -28,6 +28,15 @@ export function namedStatement(name: string, text: string, prepared: boolean): N
   return prepared ? { name, text } : text;
 }
 
+/**
+ * The SQL expression that sets this transaction's synchronous_commit from the statement
+ * parameter `param` (commitMode's value: 'off', or null = the database's own setting).
+ * Used as a one-row subquery in the statement's FROM list.
+ */
+export function setCommitMode(param: string): string {
+  return `set_config('synchronous_commit', coalesce(${param}, current_setting('synchronous_commit')), true)`;
+}
+
 /** The synchronous_commit parameter of a bookkeeping statement: 'off', or null = keep the database's. */
 export function commitMode(opts: BookkeepingOptions): "off" | null {
   return opts.asyncCommit ? "off" : null;

@@ -1,6 +1,6 @@
 import type pg from "pg";
 import { coalescedById, CoalescedStatement } from "../db/coalesced_statement.js";
-import { commitMode, namedStatement, type BookkeepingOptions } from "../db/bookkeeping_statement.js";
+import { commitMode, namedStatement, setCommitMode, type BookkeepingOptions } from "../db/bookkeeping_statement.js";
 import type { Execution, TaskSpec } from "./kind.js";
 
 export interface StartedExecution {
@@ -40,7 +40,7 @@ const PLAN_ONE = "select ebb.plan_tasks($1, $2, $3, $4, $5, $6, $7) as created";
 // $2: synchronous_commit of this statement's transaction (bookkeeping_statement.ts).
 const PLAN_MANY = `
   select b.execution_id as id, b.created
-    from (select set_config('synchronous_commit', coalesce($2, current_setting('synchronous_commit')), true)) as commit_mode,
+    from (select ${setCommitMode("$2")}) as commit_mode,
          ebb.plan_task_batches($1::jsonb) as b`;
 
 /**

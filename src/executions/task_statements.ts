@@ -1,6 +1,6 @@
 import type pg from "pg";
 import { coalescedById, CoalescedStatement } from "../db/coalesced_statement.js";
-import { commitMode, namedStatement, type BookkeepingOptions } from "../db/bookkeeping_statement.js";
+import { commitMode, namedStatement, setCommitMode, type BookkeepingOptions } from "../db/bookkeeping_statement.js";
 import type { Execution } from "./kind.js";
 import { logColumns, type LogLine } from "./task_control.js";
 
@@ -36,7 +36,7 @@ export interface TaskEnd {
 
 // $2: synchronous_commit of this statement's transaction ('off': see commitMode below)
 const CLAIM = `
-  with commit_mode as materialized (select set_config('synchronous_commit', coalesce($2, current_setting('synchronous_commit')), true))
+  with commit_mode as materialized (select ${setCommitMode("$2")})
   update ebb.tasks t
      set status = 'running', attempts = t.attempts + 1, started_at = coalesce(t.started_at, now())
     from ebb.executions e, commit_mode
@@ -57,7 +57,7 @@ const FINISH_MANY = `
                  as x(id bigint, execution_id bigint, attempt int, status text, error text, total int, retained int,
                       deleted int, errors int, details jsonb, lines jsonb)
            order by execution_id, id offset 0) s,
-         (select set_config('synchronous_commit', coalesce($2, current_setting('synchronous_commit')), true)) as commit_mode`;
+         (select ${setCommitMode("$2")}) as commit_mode`;
 
 /**
  * The two statements every task job makes - its claim and its end (ebb.finish_task) - each
@@ -85,7 +85,7 @@ export class TaskStatements {
       async (e) => {
         await pool.query(
           `select ebb.finish_task($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12),
-                  set_config('synchronous_commit', coalesce($13, current_setting('synchronous_commit')), true)`,
+                  ${setCommitMode("$13")}`,
           [e.taskId, e.attempt, e.status, e.error, e.total, e.retained, e.deleted, e.errors,
            e.details ? JSON.stringify(e.details) : null, ...logColumns(e.lines), commit],
         );

@@ -1,6 +1,7 @@
 // ebb.decisions: written once per artifact per execution in ONE batched insert per task,
 // then updated one row per registry call with what the registry said.
 import type pg from "pg";
+import { setCommitMode } from "../db/bookkeeping_statement.js";
 import type { Decision } from "./decision.js";
 
 export type DecisionOutcome = "none" | "dry_run" | "pending" | "deleted" | "already_deleted" | "failed" | "unsupported";
@@ -53,7 +54,7 @@ export async function insertDecisions(pool: pg.Pool, w: DecisionWrite, decisions
        from jsonb_to_recordset($4::jsonb) as d(repository text, digest text, tags text[], media_type text, action text,
             planned_action text, untag_tags text[], reason text, rule smallint, role text, pushed_at timestamptz,
             pulled_at timestamptz, outcome text),
-            (select set_config('synchronous_commit', coalesce($5, current_setting('synchronous_commit')), true)) as commit_mode
+            (select ${setCommitMode("$5")}) as commit_mode
      ${w.firstAttempt ? "" : "on conflict (execution_id, repository_id, digest) do nothing"}`,
     [
       w.executionId, w.taskId, w.repositoryId,

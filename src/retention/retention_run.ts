@@ -2,6 +2,7 @@
 // execution is planned, read by every task of it, so all repositories of one execution are
 // decided with the same rules and the same "now" even if the policy is edited meanwhile.
 import type pg from "pg";
+import { setCommitMode } from "../db/bookkeeping_statement.js";
 import { PermanentTaskError, type Execution } from "../executions/kind.js";
 import { compilePolicy, type CompiledPolicy } from "./compiled_policy.js";
 import { PolicyValidationError } from "./policy_error.js";
@@ -77,7 +78,7 @@ export async function ensureRetentionRun(pool: pg.Pool, execution: Execution, op
        values ($1, $2, $3, $4, $5, $6, $7, $8)
        on conflict (execution_id) do nothing
        returning execution_id, policy_id, policy_name, registry_id, policy, rule_positions, dry_run, evaluated_at)
-     select ins.* from ins, (select set_config('synchronous_commit', coalesce($9, current_setting('synchronous_commit')), true)) as commit_mode
+     select ins.* from ins, (select ${setCommitMode("$9")}) as commit_mode
      union all
      select execution_id, policy_id, policy_name, registry_id, policy, rule_positions, dry_run, evaluated_at
        from ebb.retention_runs where execution_id = $1 and not exists (select 1 from ins)`,
