@@ -33,8 +33,6 @@ const START = `
    where id = any ($1::bigint[]) and status in ('pending', 'running')
   returning id, kind, target_id, schedule_id, fire_time, trigger, dry_run, status`;
 
-const PLAN_ONE = "select ebb.plan_tasks($1, $2, $3, $4, $5, $6, $7) as created";
-
 // Every batch of the call planned set-based by one function (migration 0010), which works
 // through the executions in id order.
 // $2: synchronous_commit of this statement's transaction (bookkeeping_statement.ts).
@@ -45,8 +43,9 @@ const PLAN_MANY = `
 
 /**
  * The two statements of a plan job - the execution's start and each batch of its tasks
- * (ebb.plan_tasks alone, ebb.plan_task_batches for several; migrations 0007-0010) - coalesced over the plan jobs running side by side
- * in this process (CoalescedStatement), as task claims and ends are (task_statements.ts).
+ * (ebb.plan_task_batches, migration 0010; ebb.plan_tasks does one batch for operators) -
+ * coalesced over the plan jobs running side by side in this process (CoalescedStatement), as
+ * task claims and ends are (task_statements.ts).
  */
 export class PlanStatements {
   private readonly starts: CoalescedStatement<number, number, StartedExecution | null>;
@@ -56,24 +55,18 @@ export class PlanStatements {
     const commit = commitMode(opts);
     this.starts = coalescedById<StartedExecution>(pool, namedStatement("ebb_start_executions", START, opts.prepared));
     const planMany = namedStatement("ebb_plan_task_batches", PLAN_MANY, opts.prepared);
+    // one batch alone (and each batch of a failed call) goes through the same statement
+    const plan = async (batches: TaskBatch[]) =>
+      (await pool.query<{ id: number; created: number }>(planMany, [JSON.stringify(batches.map((b) => ({
+        execution_id: b.executionId,
+        keys: b.tasks.map((t) => t.key),
+        groups: b.tasks.map((t) => t.group ?? null),
+        payloads: b.tasks.map((t) => t.payload ?? null),
+        max_attempts: b.maxAttempts, group_slots: b.groupSlots, last: b.last,
+      }))), commit])).rows;
     this.plans = new CoalescedStatement(
-      async (batches) => {
-        const { rows } = await pool.query<{ id: number; created: number }>(planMany, [JSON.stringify([...batches.values()].map((b) => ({
-          execution_id: b.executionId,
-          keys: b.tasks.map((t) => t.key),
-          groups: b.tasks.map((t) => t.group ?? null),
-          payloads: b.tasks.map((t) => t.payload ?? null),
-          max_attempts: b.maxAttempts, group_slots: b.groupSlots, last: b.last,
-        }))), commit]);
-        return new Map(rows.map((r) => [Number(r.id), r.created]));
-      },
-      async (b) => {
-        const { rows } = await pool.query<{ created: number }>(PLAN_ONE, [
-          b.executionId, b.tasks.map((t) => t.key), b.tasks.map((t) => t.group ?? null),
-          b.tasks.map((t) => (t.payload ? JSON.stringify(t.payload) : null)), b.maxAttempts, b.groupSlots, b.last,
-        ]);
-        return rows[0]!.created;
-      },
+      async (batches) => new Map((await plan([...batches.values()])).map((r) => [Number(r.id), r.created])),
+      async (b) => (await plan([b]))[0]!.created,
       (b) => b.executionId,
     );
   }

@@ -2,7 +2,7 @@ import type pg from "pg";
 import { coalescedById, CoalescedStatement } from "../db/coalesced_statement.js";
 import { commitMode, namedStatement, setCommitMode, type BookkeepingOptions } from "../db/bookkeeping_statement.js";
 import type { Execution } from "./kind.js";
-import { logColumns, type LogLine } from "./task_control.js";
+import type { LogLine } from "./task_control.js";
 
 export interface ClaimedTask {
   id: number;
@@ -73,23 +73,21 @@ export class TaskStatements {
     const commit = commitMode(opts);
     this.claims = coalescedById<ClaimedTask>(pool, namedStatement("ebb_claim_tasks", CLAIM, opts.prepared), [commit]);
     const finishMany = namedStatement("ebb_finish_tasks", FINISH_MANY, opts.prepared);
+    // one end alone (the common case outside a storm, and each end of a failed batch) goes
+    // through the same statement: one encoding of an end
+    const finish = async (ends: TaskEnd[]): Promise<void> => {
+      await pool.query(finishMany, [JSON.stringify(ends.map((e) => ({
+        id: e.taskId, execution_id: e.executionId, attempt: e.attempt, status: e.status, error: e.error,
+        total: e.total, retained: e.retained, deleted: e.deleted, errors: e.errors, details: e.details,
+        lines: e.lines.map((l) => ({ at: l.at.toISOString(), level: l.level, message: l.message })),
+      }))), commit]);
+    };
     this.ends = new CoalescedStatement(
       async (ends) => {
-        await pool.query(finishMany, [JSON.stringify([...ends.values()].map((e) => ({
-          id: e.taskId, execution_id: e.executionId, attempt: e.attempt, status: e.status, error: e.error,
-          total: e.total, retained: e.retained, deleted: e.deleted, errors: e.errors, details: e.details,
-          lines: e.lines.map((l) => ({ at: l.at.toISOString(), level: l.level, message: l.message })),
-        }))), commit]);
+        await finish([...ends.values()]);
         return new Map([...ends.keys()].map((k) => [k, undefined]));
       },
-      async (e) => {
-        await pool.query(
-          `select ebb.finish_task($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12),
-                  ${setCommitMode("$13")}`,
-          [e.taskId, e.attempt, e.status, e.error, e.total, e.retained, e.deleted, e.errors,
-           e.details ? JSON.stringify(e.details) : null, ...logColumns(e.lines), commit],
-        );
-      },
+      (e) => finish([e]),
       (e) => e.taskId,
     );
   }
