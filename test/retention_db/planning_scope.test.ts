@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { configSchema } from "../../src/config/schema.js";
 import type { Execution } from "../../src/executions/kind.js";
 import { retentionKind } from "../../src/retention/retention_kind.js";
 import type { AppContext } from "../../src/service/context.js";
 import { freshDatabase } from "../support/db.js";
-import { configSchema } from "../../src/config/schema.js";
 
 test("planning gives a task to exactly the in-scope repositories, whether the scope is literal projects or a wildcard", async () => {
   const db = await freshDatabase();

@@ -14,6 +14,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
+import { configSchema } from "../../src/config/schema.js";
 import type { ExecutionKind, TaskControl, Execution } from "../../src/executions/kind.js";
 import { createLogger } from "../../src/log/logger.js";
 import type { RepositoryCandidate } from "../../src/retention/candidate.js";
@@ -26,7 +27,6 @@ import type { AppContext } from "../../src/service/context.js";
 import { freshDatabase } from "../support/db.js";
 import { DAY, NOW } from "../retention/support/catalog.js";
 import { catalogArbOver, PATTERNS, policyArbWith, referenceRetained, repoPath, ruleSelectsRepo } from "../retention/support/random_policies.js";
-import { configSchema } from "../../src/config/schema.js";
 
 const db = await freshDatabase();
 const q = async <T = any>(sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows as T[];
