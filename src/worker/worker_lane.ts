@@ -131,12 +131,22 @@ export class WorkerLane {
     if (!settled) await runner.kill("lane restart: its pool died").catch(() => {});
     await this.sweeper?.stop();
     const hb = await this.heartbeat?.catch(() => undefined);
-    if (!(await waitForDatabase(ctx.pool, { maxMs: Number.MAX_SAFE_INTEGER, everyMs: 1000, signal: this.stopSignal.signal }))) return;
-    if (this.stopping) return;
-    // the dead pool's jobs (running when it died, or fetched into its local queue) run again
-    if (deadPool) await ctx.pool.query(`select ${WORKER_SCHEMA}.force_unlock_workers($1::text[])`, [[deadPool]]);
-    await hb?.stop();
-    await this.start();
+    // the database may go away again while the lane comes back: then wait again
+    for (;;) {
+      if (!(await waitForDatabase(ctx.pool, { maxMs: Number.MAX_SAFE_INTEGER, everyMs: 1000, signal: this.stopSignal.signal }))) return;
+      if (this.stopping) return;
+      try {
+        // the dead pool's jobs (running when it died, or fetched into its local queue) run again
+        if (deadPool) await ctx.pool.query(`select ${WORKER_SCHEMA}.force_unlock_workers($1::text[])`, [[deadPool]]);
+        await hb?.stop();
+        await this.start();
+        break;
+      } catch (err) {
+        if (!isConnectionError(err)) throw err;
+        await this.runner?.kill("lane restart interrupted by the database going away").catch(() => {});
+        await this.sweeper?.stop();
+      }
+    }
     ctx.logger.info({ lane: settings.name, deadPool, pool: this.poolId }, "worker lane restarted: the dead pool's jobs were released and run again");
   }
 
