@@ -13,6 +13,21 @@ export interface Execution {
   dryRun: boolean;
 }
 
+/** An execution's columns as statements return them (ebb.executions, snake case). */
+export interface ExecutionColumns {
+  kind: string;
+  target_id: number;
+  schedule_id: number | null;
+  fire_time: Date;
+  trigger: Execution["trigger"];
+  dry_run: boolean;
+}
+
+/** The Execution of execution `id` from its columns. */
+export function executionFromColumns(id: number, c: ExecutionColumns): Execution {
+  return { id, kind: c.kind, targetId: c.target_id, scheduleId: c.schedule_id, fireTime: c.fire_time, trigger: c.trigger, dryRun: c.dry_run };
+}
+
 /** A unit of work to create, planned by ExecutionKind.planTasks. */
 export interface TaskSpec {
   /** unique within the execution, e.g. the repository name; re-planning skips known keys */

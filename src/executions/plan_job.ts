@@ -5,7 +5,7 @@ import { finalizeIfDone } from "./finalize.js";
 import { JobNotifier } from "./job_notifier.js";
 import type { PlanJobPayload } from "./jobs.js";
 import { JobTableStatistics } from "./job_table_statistics.js";
-import { PermanentTaskError, type Execution, type KindMap, type TaskSpec } from "./kind.js";
+import { executionFromColumns, PermanentTaskError, type Execution, type KindMap, type TaskSpec } from "./kind.js";
 import { PlanStatements } from "./plan_statements.js";
 
 export interface PlanJobOptions {
@@ -51,10 +51,7 @@ export function planJob(ctx: AppContext, kinds: KindMap, opts: PlanJobOptions): 
       await finalizeIfDone(ctx.pool, executionId); // releases a queued follower
       return null;
     }
-    return {
-      id: row.id, kind: row.kind, targetId: row.target_id, scheduleId: row.schedule_id,
-      fireTime: row.fire_time, trigger: row.trigger, dryRun: row.dry_run,
-    };
+    return executionFromColumns(row.id, row);
   };
   return async (rawPayload, helpers) => {
     const payload = rawPayload as PlanJobPayload;

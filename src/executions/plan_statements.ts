@@ -1,16 +1,10 @@
 import type pg from "pg";
 import { coalescedById, CoalescedStatement } from "../db/coalesced_statement.js";
 import { commitMode, namedStatement, setCommitMode, type BookkeepingOptions } from "../db/bookkeeping_statement.js";
-import type { Execution, TaskSpec } from "./kind.js";
+import type { ExecutionColumns, TaskSpec } from "./kind.js";
 
-export interface StartedExecution {
+export interface StartedExecution extends ExecutionColumns {
   id: number;
-  kind: string;
-  target_id: number;
-  schedule_id: number | null;
-  fire_time: Date;
-  trigger: Execution["trigger"];
-  dry_run: boolean;
   status: string;
 }
 

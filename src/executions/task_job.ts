@@ -1,7 +1,7 @@
 import type { Task as GraphileTask } from "graphile-worker";
 import { bookkeepingOptions } from "../db/bookkeeping_statement.js";
 import type { AppContext } from "../service/context.js";
-import { PermanentTaskError, StopRequested, type Execution, type KindMap, type TaskCounts } from "./kind.js";
+import { executionFromColumns, PermanentTaskError, StopRequested, type KindMap, type TaskCounts } from "./kind.js";
 import { TaskControlImpl, type LogLine } from "./task_control.js";
 import { TaskStatements } from "./task_statements.js";
 
@@ -36,10 +36,7 @@ export function taskJob(ctx: AppContext, kinds: KindMap, opts: TaskJobOptions): 
         taskId: row.id, executionId: row.execution_id, attempt, status, error, ...counts,
         details: Object.keys(details).length ? details : null, lines,
       });
-    const execution: Execution = {
-      id: row.execution_id, kind: row.kind, targetId: row.target_id, scheduleId: row.schedule_id,
-      fireTime: row.fire_time, trigger: row.trigger, dryRun: row.dry_run,
-    };
+    const execution = executionFromColumns(row.execution_id, row);
     const zero = { total: 0, retained: 0, deleted: 0, errors: 0 };
     if (row.stop_requested) return finish("stopped", "stop requested before start", zero, {});
     const kind = kinds.get(row.kind);

@@ -1,35 +1,26 @@
 import type pg from "pg";
 import { coalescedById, CoalescedStatement } from "../db/coalesced_statement.js";
 import { commitMode, namedStatement, setCommitMode, type BookkeepingOptions } from "../db/bookkeeping_statement.js";
-import type { Execution } from "./kind.js";
+import type { ExecutionColumns, TaskCounts } from "./kind.js";
 import type { LogLine } from "./task_control.js";
 
-export interface ClaimedTask {
+/** The claimed task row with its execution's columns. */
+export interface ClaimedTask extends ExecutionColumns {
   id: number;
   execution_id: number;
   key: string;
   task_group: string | null;
   payload: Record<string, unknown>;
   attempts: number;
-  kind: string;
-  target_id: number;
-  schedule_id: number | null;
-  fire_time: Date;
-  trigger: Execution["trigger"];
-  dry_run: boolean;
   stop_requested: boolean;
 }
 
-export interface TaskEnd {
+export interface TaskEnd extends TaskCounts {
   taskId: number;
   executionId: number;
   attempt: number;
   status: "success" | "error" | "stopped";
   error: string | null;
-  total: number;
-  retained: number;
-  deleted: number;
-  errors: number;
   details: Record<string, unknown> | null;
   lines: LogLine[];
 }

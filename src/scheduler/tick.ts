@@ -1,6 +1,7 @@
 import type pg from "pg";
 import { withXactLock } from "../db/advisory_locks.js";
 import { enqueuePlanJobs } from "../executions/jobs.js";
+import { executionFromColumns, type ExecutionColumns } from "../executions/kind.js";
 import { CronCache } from "./cron_expression.js";
 import { planFires, type MisfirePolicy } from "./fire_plan.js";
 import { spreadOffsetSeconds } from "./spread.js";
@@ -168,18 +169,16 @@ export async function schedulerTick(pool: pg.Pool, opts: TickOptions): Promise<T
 
     if (ins.scheduleId.length > 0) {
       // UNIQUE (schedule_id, fire_time): a slot that already has its execution is not fired again.
-      const { rows: created } = await client.query<{ id: number; enqueued: boolean; kind: string; target_id: number; schedule_id: number; fire_time: Date; dry_run: boolean }>(
+      const { rows: created } = await client.query<{ id: number; enqueued: boolean } & ExecutionColumns>(
         `insert into ebb.executions (schedule_id, kind, target_id, fire_time, dry_run, enqueued, trigger)
          select s, k, t, f, d, q, 'schedule'
            from unnest($1::bigint[], $2::text[], $3::bigint[], $4::timestamptz[], $5::boolean[], $6::boolean[]) as x(s, k, t, f, d, q)
          on conflict (schedule_id, fire_time) do nothing
-         returning id, enqueued, kind, target_id, schedule_id, fire_time, dry_run`,
+         returning id, enqueued, kind, target_id, schedule_id, fire_time, trigger, dry_run`,
         [ins.scheduleId, ins.kind, ins.target, ins.fire, ins.dry, ins.enqueued],
       );
       out.fired = created.length;
-      await enqueuePlanJobs(client, created.filter((c) => c.enqueued).map((c) => ({
-        id: c.id, kind: c.kind, targetId: c.target_id, scheduleId: c.schedule_id, fireTime: c.fire_time, trigger: "schedule", dryRun: c.dry_run,
-      })));
+      await enqueuePlanJobs(client, created.filter((c) => c.enqueued).map((c) => executionFromColumns(c.id, c)));
     }
     if (book.id.length > 0) {
       await client.query(
