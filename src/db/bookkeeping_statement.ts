@@ -38,7 +38,7 @@ export function setCommitMode(param: string): string {
 }
 
 /** The synchronous_commit parameter of a bookkeeping statement: 'off', or null = keep the database's. */
-export function commitMode(opts: BookkeepingOptions): "off" | null {
+export function commitMode(opts: Pick<BookkeepingOptions, "asyncCommit">): "off" | null {
   return opts.asyncCommit ? "off" : null;
 }
 

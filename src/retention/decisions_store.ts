@@ -1,7 +1,7 @@
 // ebb.decisions: written once per artifact per execution in ONE batched insert per task,
 // then updated one row per registry call with what the registry said.
 import type pg from "pg";
-import { setCommitMode } from "../db/bookkeeping_statement.js";
+import { commitMode, setCommitMode } from "../db/bookkeeping_statement.js";
 import type { Decision } from "./decision.js";
 
 export type DecisionOutcome = "none" | "dry_run" | "pending" | "deleted" | "already_deleted" | "failed" | "unsupported";
@@ -73,7 +73,7 @@ export async function insertDecisions(pool: pg.Pool, w: DecisionWrite, decisions
         pulled_at: isoOrNull(d.pulled_at),
         outcome: initialOutcome(d, w.dryRun),
       }))),
-      w.asyncCommit && w.dryRun ? "off" : null,
+      commitMode({ asyncCommit: w.asyncCommit && w.dryRun }),
     ],
   );
   return rowCount ?? 0;

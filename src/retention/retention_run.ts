@@ -2,7 +2,7 @@
 // execution is planned, read by every task of it, so all repositories of one execution are
 // decided with the same rules and the same "now" even if the policy is edited meanwhile.
 import type pg from "pg";
-import { setCommitMode } from "../db/bookkeeping_statement.js";
+import { commitMode, setCommitMode, type BookkeepingOptions } from "../db/bookkeeping_statement.js";
 import { PermanentTaskError, type Execution } from "../executions/kind.js";
 import { compilePolicy, type CompiledPolicy } from "./compiled_policy.js";
 import { PolicyValidationError } from "./policy_error.js";
@@ -58,7 +58,7 @@ const SELECT_RUN = `select execution_id, policy_id, policy_name, registry_id, po
  * (bookkeeping_statement.ts): a PostgreSQL crash that undoes it undoes the planning after it,
  * and the plan job runs again.
  */
-export async function ensureRetentionRun(pool: pg.Pool, execution: Execution, opts: { asyncCommit: boolean } = { asyncCommit: false }): Promise<RetentionRun> {
+export async function ensureRetentionRun(pool: pg.Pool, execution: Execution, opts: Pick<BookkeepingOptions, "asyncCommit"> = { asyncCommit: false }): Promise<RetentionRun> {
   const stored = await readStoredPolicy(pool, execution.targetId);
   if (!stored) {
     // deleted since: an earlier planning attempt may still have taken the snapshot
@@ -83,7 +83,7 @@ export async function ensureRetentionRun(pool: pg.Pool, execution: Execution, op
      select execution_id, policy_id, policy_name, registry_id, policy, rule_positions, dry_run, evaluated_at
        from ebb.retention_runs where execution_id = $1 and not exists (select 1 from ins)`,
     [execution.id, stored.row.id, stored.row.name, stored.row.registry_id, JSON.stringify(stored.json),
-     stored.rulePositions, execution.dryRun || stored.row.dry_run, execution.fireTime, opts.asyncCommit ? "off" : null],
+     stored.rulePositions, execution.dryRun || stored.row.dry_run, execution.fireTime, commitMode(opts)],
   );
   // (a concurrent planner's snapshot, committed after this statement began, is read again)
   const row = rows[0] ?? (await pool.query<RunRow>(SELECT_RUN, [execution.id])).rows[0]!;
