@@ -10,8 +10,8 @@
 -- same way, BENCHMARKS.md).
 --
 -- Same semantics as ebb.plan_tasks, execution by execution:
---  - an unknown execution is an error (the worker then plans each batch alone with
---    ebb.plan_tasks, so one bad batch never fails the others);
+--  - an unknown execution is an error (the worker then plans each batch of the call alone,
+--    so one bad batch never fails the others);
 --  - an execution with a stop request, or already ended, gets nothing: its planning is marked
 --    done, it is finalized, and its answer is -1;
 --  - task keys are unique per execution: keys planned before a crash are skipped, and only

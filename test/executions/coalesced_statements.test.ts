@@ -184,3 +184,25 @@ test("async-commit bookkeeping turns synchronous_commit off for its own transact
     assert.deepEqual((await q("select status from ebb.executions where id = any ($1)", [ids])).map((r) => r.status), ["success", "success"]);
   }
 });
+
+test("ebb.plan_tasks, the one-execution function for operators, plans as the worker's batches do: new keys only, a stop ends the execution, an unknown execution named", async () => {
+  const db = await freshDatabase();
+  await installTestKind(db.pool);
+  const q = async (sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows;
+  const ids: number[] = (await q(
+    `insert into ebb.executions (kind, target_id, trigger, dry_run) select 'test_sleep', t, 'schedule', false
+       from generate_series(1, 2) t returning id`)).map((r) => r.id);
+  await q("update ebb.executions set stop_requested = true where id = $1", [ids[1]]);
+  const planTasks = async (id: number, keys: string[], last: boolean) =>
+    (await q("select ebb.plan_tasks($1, $2, $3, $4::jsonb[], 3, 2, $5) as created",
+      [id, keys, keys.map(() => null), keys.map((k) => JSON.stringify({ k })), last]))[0].created;
+  assert.equal(await planTasks(ids[0]!, ["a", "b"], false), 2);
+  assert.equal(await planTasks(ids[0]!, ["b", "c"], true), 1, "a known key is skipped");
+  assert.equal(await planTasks(ids[1]!, ["a"], true), -1, "a stop requested: nothing planned");
+  assert.deepEqual(await q("select status, planned from ebb.executions order by id"), [
+    { status: "running", planned: true },
+    { status: "stopped", planned: true },
+  ]);
+  assert.deepEqual((await q("select key, payload from ebb.tasks order by id")).map((t) => [t.key, t.payload]), [["a", { k: "a" }], ["b", { k: "b" }], ["c", { k: "c" }]]);
+  await assert.rejects(planTasks(987_654, ["a"], true), /plan_tasks\.p_execution_id: no execution 987654/);
+});
