@@ -45,8 +45,13 @@ test("kill -9 of a worker mid-task: another process resumes its tasks within the
   assert.equal(done.status, "success");
   assert.ok(detectedMs < 15_000, `dead worker detected ${detectedMs} ms after the rescuer was ready (timeout 3 s)`);
   assert.ok(tookMs < 60_000, `recovered ${tookMs} ms after the rescuer was ready (${Date.now() - killedAt} ms after the kill)`);
-  // the victim's two worker pools (the worker's lanes, src/worker/runner.ts), nothing else
-  assert.equal((recovered.deadPools as string[]).length, 2);
+  // the victim's two worker pools (the worker's lanes, src/worker/runner.ts), nothing else;
+  // their heartbeats go stale half a beat apart, so one recovery pass may find one of them
+  // and the next pass the other
+  const deadPools = new Set(rescuer.logs.filter((l) => l.msg === "recovered work" && Array.isArray(l.deadPools))
+    .flatMap((l) => l.deadPools as string[]));
+  assert.ok((recovered.deadPools as string[]).length > 0);
+  assert.equal(deadPools.size, 2, `dead pools recovered: ${[...deadPools].join(", ")}`);
   const tasks = await q("select id, status, attempts from ebb.tasks where execution_id = $1 order by id", [exec.id]);
   assert.equal(tasks.length, 6);
   assert.ok(tasks.every((t) => t.status === "success"), "no task lost");
