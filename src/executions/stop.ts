@@ -38,6 +38,8 @@ export const STOP_CHANNEL = "ebb:stop";
 export class StopSignals {
   listeningSince: number | null = null;
   private readonly tasks = new Map<number, Set<() => void>>();
+  /** the last stops heard, execution id -> Date.now() (for status and tests; bounded) */
+  private readonly recent = new Map<number, number>();
 
   /** Calls onStop when a stop of the execution is heard; returns the unsubscribe function. */
   subscribe(executionId: number, onStop: () => void): () => void {
@@ -50,9 +52,16 @@ export class StopSignals {
     };
   }
 
+  /** When this process heard the execution's stop, if it did lately. */
+  heardAt(executionId: number): number | undefined {
+    return this.recent.get(executionId);
+  }
+
   heard(payload: string | undefined): void {
     const id = Number(payload);
     if (!Number.isSafeInteger(id)) return;
+    if (this.recent.size >= 1000) this.recent.delete(this.recent.keys().next().value!);
+    this.recent.set(id, Date.now());
     for (const onStop of [...(this.tasks.get(id) ?? [])]) onStop();
   }
 }
@@ -92,14 +101,21 @@ export function withStopListen(pool: pg.Pool): pg.Pool {
       client.on("notification", onNotification);
       client.on("error", down);
       signals.listeningSince = null;
+      // handed over once the LISTEN is confirmed (one query at a time on a client)
       client.query(`LISTEN "${STOP_CHANNEL}"`).then(() => {
         if (generation === mine) signals.listeningSince = Date.now();
-      }, down);
-      callback(undefined, client, (e?: unknown) => {
+        callback(undefined, client, (e?: unknown) => {
+          down();
+          client.off("notification", onNotification);
+          client.off("error", down);
+          client.query(`UNLISTEN "${STOP_CHANNEL}"`).catch(() => {}).finally(() => release(e));
+        });
+      }, (listenErr: Error) => {
         down();
         client.off("notification", onNotification);
         client.off("error", down);
-        client.query(`UNLISTEN "${STOP_CHANNEL}"`).catch(() => {}).finally(() => release(e));
+        release(listenErr);
+        callback(listenErr); // graphile-worker tries again with backoff
       });
     });
     return undefined;

@@ -137,10 +137,7 @@ export async function runRepositoryTask(deps: RepositoryTaskDeps): Promise<void>
   }
   let calls = await pendingCalls(pool, deps.taskId);
   try {
-    if (calls.some((c) => c.action === "delete")) {
-      await control.checkpoint();
-      calls = await skipChanged(deps, await registry(), calls);
-    }
+    if (calls.some((c) => c.action === "delete")) calls = await skipChanged(deps, await registry(), calls);
     if (calls.length > 0) {
       await executeDeletions({
         pool, registry: await registry(), repository: deps.repositoryName, stopSignal: control.signal,
