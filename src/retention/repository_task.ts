@@ -154,43 +154,57 @@ export async function runRepositoryTask(deps: RepositoryTaskDeps): Promise<void>
   }
 }
 
+/** Reads of the registry per task when the catalog changed under a read (see readFresh). */
+const FRESH_READS = 3;
+
 /**
  * The repository read from the registry now, written to the catalog, and the candidates of
  * that read; "gone" when the registry no longer has it. An incomplete read refuses the
- * repository (nothing decided, nothing deleted).
+ * repository (nothing decided, nothing deleted). When the catalog changed while it was read -
+ * a manifest the read found tagged removed meanwhile by another writer, or artifacts known
+ * from push events that arrived after the read began (a referrer pushed by digest among them
+ * could point at a candidate) - it is read again, up to FRESH_READS times; artifacts that keep
+ * arriving are then left out (pushed during the task: not decided on), a manifest still missing
+ * fails the attempt (retried).
  */
 async function readFresh(deps: RepositoryTaskDeps, client: RegistryClient): Promise<RepositoryRead | "gone"> {
   const { control } = deps;
-  const started = performance.now();
-  let fresh;
-  try {
-    fresh = await freshRead(deps.pool, client, deps.run.registryId, deps.repositoryName);
-  } catch (err) {
-    if (!(err instanceof IncompleteRead)) throw err;
-    control.details["outcome"] = "unread";
-    throw new PermanentTaskError(`repository ${deps.repositoryName} could not be read completely from the registry (${err.message}): nothing decided, nothing deleted`);
+  for (let attempt = 1; ; attempt++) {
+    const started = performance.now();
+    let fresh;
+    try {
+      fresh = await freshRead(deps.pool, client, deps.run.registryId, deps.repositoryName);
+    } catch (err) {
+      if (!(err instanceof IncompleteRead)) throw err;
+      control.details["outcome"] = "unread";
+      throw new PermanentTaskError(`repository ${deps.repositoryName} could not be read completely from the registry (${err.message}): nothing decided, nothing deleted`);
+    }
+    const { snapshot, counts } = fresh;
+    control.details["fresh_read"] = {
+      tags: snapshot.tags.size, manifests_read: snapshot.newArtifacts.size + snapshot.inspectedArtifacts.size,
+      artifacts_added: counts.artifactsAdded, artifacts_removed: counts.artifactsRemoved, tags_changed: counts.tagsUpserted + counts.tagsRemoved,
+      registry_ms: Math.round(fresh.registryMs), ms: Math.round(performance.now() - started), reads: attempt,
+    };
+    if (!snapshot.exists) {
+      control.details["outcome"] = "gone";
+      control.log("info", `${deps.repositoryName}: the registry no longer has this repository: nothing to do`);
+      return "gone";
+    }
+    const read = await readRepositoryCandidates(deps.pool, deps.repositoryId, deps.bookkeeping.prepared, true);
+    const ofRead = candidatesOfRead(read.candidates, fresh);
+    const arrived = read.repository?.uninspected ?? 0;
+    if ((ofRead.missing.length > 0 || arrived > 0) && attempt < FRESH_READS) {
+      control.log("info", `${deps.repositoryName}: the catalog changed while it was read (${ofRead.missing.length} tagged manifest(s) removed, ${arrived} pushed): reading again`);
+      continue;
+    }
+    if (ofRead.missing.length > 0) {
+      // a transient failure: the task is retried and reads again
+      throw new Error(`the catalog lost ${ofRead.missing.length} tagged manifest(s) of ${deps.repositoryName} while it was read (${ofRead.missing.slice(0, 3).join(", ")})`);
+    }
+    const left = read.candidates.length - ofRead.candidates.length + arrived;
+    if (left > 0) control.log("info", `${deps.repositoryName}: ${left} artifact(s) reached the catalog after the read: not decided on`);
+    return { repository: read.repository, candidates: ofRead.candidates };
   }
-  const { snapshot, counts } = fresh;
-  control.details["fresh_read"] = {
-    tags: snapshot.tags.size, manifests_read: snapshot.newArtifacts.size + snapshot.inspectedArtifacts.size,
-    artifacts_added: counts.artifactsAdded, artifacts_removed: counts.artifactsRemoved, tags_changed: counts.tagsUpserted + counts.tagsRemoved,
-    registry_ms: Math.round(fresh.registryMs), ms: Math.round(performance.now() - started),
-  };
-  if (!snapshot.exists) {
-    control.details["outcome"] = "gone";
-    control.log("info", `${deps.repositoryName}: the registry no longer has this repository: nothing to do`);
-    return "gone";
-  }
-  const read = await readRepositoryCandidates(deps.pool, deps.repositoryId, deps.bookkeeping.prepared, true);
-  const ofRead = candidatesOfRead(read.candidates, fresh);
-  if (ofRead.missing.length > 0) {
-    // another writer removed a manifest the read found tagged (deleted meanwhile): decide
-    // again on a new read (a transient failure: the task is retried)
-    throw new Error(`the catalog lost ${ofRead.missing.length} tagged manifest(s) of ${deps.repositoryName} while it was read (${ofRead.missing.slice(0, 3).join(", ")}): reading again`);
-  }
-  const left = read.candidates.length - ofRead.candidates.length;
-  if (left > 0) control.log("info", `${deps.repositoryName}: ${left} artifact(s) reached the catalog after the read: not decided on`);
-  return { repository: read.repository, candidates: ofRead.candidates };
 }
 
 /** A dry run on the catalog as it is: when it was last brought up to date, in the log and details. */
