@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import type pg from "pg";
 import { JOBS_INSERT_CHANNEL, type JobsInsertPayload } from "../executions/job_notifier.js";
+import { withStopListen } from "../executions/stop.js";
 
 /**
  * The pool graphile-worker gets when DATABASE_URL is PgBouncer in transaction mode.
@@ -26,15 +27,18 @@ type ConnectCallback = (err: Error | undefined, client?: unknown, release?: (err
 
 /**
  * Two graphile-worker runners on one pool with ONE LISTEN connection (the worker's two lanes,
- * runner.ts): `listening` is the pool as it is, whose LISTEN client's notifications are also
+ * runner.ts): `listening` is the pool as it is, whose LISTEN client (which also listens for
+ * stop requests, withStopListen) has its notifications also
  * relayed to `relayed`, a pool whose LISTEN client is a stand-in (as in withoutListen) that
  * emits them - "jobs:insert" only when it announces grouped tasks (`ebbGrouped`, see
  * job_notifier.ts), as a notification of that many jobs: the one-by-one lane runs nothing else.
  */
 export function sharedListen(pool: pg.Pool): { listening: pg.Pool; relayed: pg.Pool } {
   const relay = new EventEmitter();
+  // the one LISTEN connection also hears stop requests (src/executions/stop.ts)
+  const source = withStopListen(pool);
   const listening = withListenClient(pool, (callback) => {
-    pool.connect((err: Error | undefined, client?: pg.PoolClient, release?: (err?: unknown) => void) => {
+    source.connect((err: Error | undefined, client?: pg.PoolClient, release?: (err?: unknown) => void) => {
       if (err || !client || !release) return callback(err, client, release);
       const forward = (msg: pg.Notification) => {
         const relayed = forOneByOneLane(msg);
