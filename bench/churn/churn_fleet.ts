@@ -165,15 +165,15 @@ export class Fleet {
     return this.o.repositories[this.o.repositories.length - 1]!;
   }
 
-  /** Pushes before the soak: every repository starts with `seedImages` builds. */
+  /** Pushes before the soak: every repository starts with `seedImages` builds (repositories in parallel, each in order). */
   async seed(): Promise<void> {
-    for (const repo of [...this.o.repositories, this.o.outOfScope]) {
+    await Promise.all([...this.o.repositories, this.o.outOfScope].map(async (repo) => {
       for (let i = 0; i < this.o.seedImages; i++) {
         const b = await this.pushBuild(repo);
         if (i % 3 === 1) await this.pushCosignSignature(repo, b);
         this.counts.pushes++;
       }
-    }
+    }));
   }
 
   private async pushOne(): Promise<void> {
@@ -184,11 +184,11 @@ export class Fleet {
       return;
     }
     const repo = this.pickRepo();
-    if (x < 0.2) {
+    if (x < 0.25) {
       await this.retag(repo);
       return;
     }
-    if (x < 0.35) {
+    if (x < 0.4) {
       await this.pushMultiArch(repo);
     } else {
       const b = await this.pushBuild(repo);
