@@ -201,18 +201,27 @@ export class Fleet {
 
   private async pusherLoop(): Promise<void> {
     while (!this.stopping) {
+      // a push starts every 1-3 s, however long the previous one took
+      const next = Date.now() + 1000 + this.o.rand() * 2000;
       try {
         await this.pushOne();
       } catch (err) {
         this.counts.errors.push(`push: ${(err as Error).message}`);
       }
-      await sleep(1000 + this.o.rand() * 2000);
+      await sleep(Math.max(0, next - Date.now()));
     }
   }
 
   private async pullerLoop(): Promise<void> {
     while (!this.stopping) {
-      const tagged = [...this.artifacts.values()].filter((a) => a.tags.length > 0);
+      // mostly what users pull: the newest builds and the releases; sometimes any tag ever pushed
+      let tagged = [...this.artifacts.values()].filter((a) => a.tags.length > 0);
+      if (this.o.rand() < 0.8) {
+        const repos = [...this.o.repositories, this.o.outOfScope];
+        const repo = repos[Math.floor(this.o.rand() * repos.length)]!;
+        const mine = tagged.filter((a) => a.repo === repo).sort((a, b) => b.firstPushedAt - a.firstPushedAt);
+        tagged = [...mine.slice(0, 5), ...mine.filter((a) => a.tags.some((t) => t.retag))];
+      }
       if (tagged.length) {
         const a = tagged[Math.floor(this.o.rand() * tagged.length)]!;
         const t = a.tags[Math.floor(this.o.rand() * a.tags.length)]!;

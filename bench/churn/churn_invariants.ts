@@ -72,8 +72,9 @@ export interface DecisionRow {
   reason: string;
   tags: string[];
   role: string;
-  /** ms since epoch */
+  /** ms since epoch: the decision row's insert; its task's start (the read comes after it) */
   decided_at: number;
+  task_started_at: number | null;
   acted_at: number | null;
   pushed_at: number | null;
 }
@@ -112,16 +113,16 @@ export interface InvariantInput {
   final: FinalView;
   semantics: PushTimeSemantics;
   /**
-   * A tag whose PUT was answered this long before ebb's decision must have reached ebb (the
-   * registry's notifications are asynchronous: a tag answered just before a decision may not
-   * be in the catalog yet, which is a race, reported apart).
+   * `${repo}@${tag}` -> when ebb answered 200 to the notification envelope carrying that tag's
+   * push (ebb writes pushes before it answers). The registry's notifications are asynchronous:
+   * a tag ebb had not acknowledged when the deciding task started is a race, reported apart.
    */
-  notificationSlackMs: number;
+  tagIngestedAt: Map<string, number>;
 }
 
 export interface InvariantResult {
   violations: Violation[];
-  /** keep/release tags that reached the registry too close to (or after) the deleting decision */
+  /** keep/release tags ebb had not acknowledged when the deleting task started */
   races: string[];
   /** deleted digests a re-tag PUT created again afterwards */
   resurrected: number;
@@ -137,7 +138,7 @@ function describe(a: TrackedArtifact): string {
 
 function describeDecision(d: DecisionRow | undefined): string {
   if (!d) return "no ebb decision row";
-  return `ebb decision: execution ${d.execution_id}, decided ${iso(d.decided_at)}, acted ${iso(d.acted_at)}, ${d.action}/${d.outcome}, role ${d.role}, ` +
+  return `ebb decision: execution ${d.execution_id}, task started ${iso(d.task_started_at)}, decided ${iso(d.decided_at)}, acted ${iso(d.acted_at)}, ${d.action}/${d.outcome}, role ${d.role}, ` +
     `tags seen [${d.tags.join(", ")}], push time used ${iso(d.pushed_at)}, reason "${d.reason}"`;
 }
 
@@ -183,14 +184,17 @@ export function checkInvariants(x: InvariantInput): InvariantResult {
     if (!decision) add("delete-without-decision", `DELETE ${del.path} at ${iso(del.startedAt)} (status ${del.status}) has no earlier 'delete' decision of ebb; ${a ? describe(a) : "digest unknown to the fleet"}`);
     if (del.status !== 202 || !a) continue;
     const decidedAt = decision?.decided_at ?? del.startedAt;
-    // kept tags: a keep-*/release-* tag the registry had answered before the decision
+    // kept tags: a keep-*/release-* tag ebb had acknowledged before the deciding task started
+    const readFrom = decision?.task_started_at ?? decidedAt;
     for (const t of a.tags) {
       if (!KEPT_TAG.test(t.tag) || t.startedAt > del.startedAt) continue; // assigned after this DELETE: a re-creation
       const seen = decision?.tags.includes(t.tag) ?? false;
-      if (seen || t.ackAt < decidedAt - x.notificationSlackMs) {
-        add("kept-deleted", `${describe(a)} deleted by DELETE at ${iso(del.startedAt)} although tag ${t.tag} was answered by the registry at ${iso(t.ackAt)} (${decidedAt - t.ackAt} ms before the decision${seen ? "; ebb's decision row lists the tag" : ""}); ${describeDecision(decision)}`);
+      const ingested = x.tagIngestedAt.get(`${a.repo}@${t.tag}`);
+      const when = `registry answered the tag's PUT at ${iso(t.ackAt)}, ebb acknowledged its push event ${ingested === undefined ? "never" : `at ${iso(ingested)}`}, the deciding task started ${iso(readFrom)}`;
+      if (seen || (ingested !== undefined && ingested < readFrom)) {
+        add("kept-deleted", `${describe(a)} deleted by DELETE at ${iso(del.startedAt)} although ebb knew tag ${t.tag} (${when}${seen ? "; ebb's decision row lists the tag" : ""}); ${describeDecision(decision)}`);
       } else {
-        races.push(`${a.repo}@${short(a.digest)}: tag ${t.tag} answered ${iso(t.ackAt)}, ${t.ackAt - decidedAt} ms after the decision at ${iso(decidedAt)}, DELETE at ${iso(del.startedAt)}`);
+        races.push(`${a.repo}@${short(a.digest)}: tag ${t.tag}: ${when}, DELETE at ${iso(del.startedAt)}`);
       }
     }
     // the K newest: fewer than K ranked artifacts newer than this one had even started their PUT

@@ -1,6 +1,8 @@
-// The churn soak's access log of ebb's registry traffic: ebb's registry row points at this
-// plain forwarding proxy (no faults), which records every request with its times and the
-// registry's status. The fleet talks to the registry directly, so every DELETE here is ebb's.
+// The churn soak's access logs: a plain forwarding proxy (no faults) that records every request
+// with its times and the upstream's status. ebb's registry row points at one in front of the
+// registry (the fleet talks to the registry directly, so every DELETE there is ebb's); the
+// registry's notifications go through another in front of ebb's /events, which keeps the
+// envelopes, so the soak knows when ebb acknowledged (had written) each push.
 import { createServer, request as httpRequest, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 
@@ -9,8 +11,10 @@ export interface LoggedRequest {
   path: string;
   startedAt: number;
   endedAt: number;
-  /** the registry's status; 0 when the forward failed */
+  /** the upstream's status; 0 when the forward failed */
   status: number;
+  /** the request body, when the proxy was asked to keep it */
+  body?: Buffer;
 }
 
 export interface RecordingProxy {
@@ -19,13 +23,19 @@ export interface RecordingProxy {
   stop(): Promise<void>;
 }
 
-export async function startRecordingProxy(upstream: string): Promise<RecordingProxy> {
+/** `keepBody` says which requests' bodies to keep (e.g. the registry's notification envelopes). */
+export async function startRecordingProxy(upstream: string, keepBody: (method: string, path: string) => boolean = () => false): Promise<RecordingProxy> {
   const target = new URL(upstream);
   const requests: LoggedRequest[] = [];
   const sockets = new Set<Socket>();
   const server: Server = createServer((req, res) => {
     const entry: LoggedRequest = { method: req.method ?? "GET", path: req.url ?? "/", startedAt: Date.now(), endedAt: 0, status: 0 };
     requests.push(entry);
+    if (keepBody(entry.method, entry.path)) {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => (entry.body = Buffer.concat(chunks)));
+    }
     const up = httpRequest(
       { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
       (upRes) => {

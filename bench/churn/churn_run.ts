@@ -62,6 +62,9 @@ export interface ChurnResult {
   deletes404: number;
   deleteOther: number;
   decisionOutcomes: Record<string, number>;
+  /** notification envelopes ebb acknowledged (200) / answered otherwise */
+  envelopes: number;
+  refusedEnvelopes: number;
   raceCount: number;
   races: string[];
   resurrected: number;
@@ -102,14 +105,17 @@ export async function runChurn(db: BenchDatabase, o: ChurnOptions): Promise<Chur
   const ebbPort = await freePort();
   let reg: TestRegistry | undefined;
   let proxy: RecordingProxy | undefined;
+  let eventsProxy: RecordingProxy | undefined;
   let ebb: EbbChild | undefined;
   let fleet: Fleet | undefined;
   let ebbExits = 0;
   const exitEvidence: string[] = [];
   let stopping = false;
   try {
+    // the registry's notifications reach ebb through a proxy that keeps the envelopes
+    eventsProxy = await startRecordingProxy(`http://127.0.0.1:${ebbPort}`, (m, p) => m === "POST" && p.startsWith("/events"));
     reg = await startRegistry(undefined, {
-      notifications: { url: `http://127.0.0.1:${ebbPort}/events?registry=churn`, authorization: `Bearer ${token}` },
+      notifications: { url: `${eventsProxy.url}/events?registry=churn`, authorization: `Bearer ${token}` },
     });
     proxy = await startRecordingProxy(reg.url);
     const registryId = (await q<{ id: string }>("insert into ebb.registries (name, base_url) values ('churn', $1) returning id", [proxy.url]))[0]!.id;
@@ -193,16 +199,32 @@ export async function runChurn(db: BenchDatabase, o: ChurnOptions): Promise<Chur
     for (const repo of [...o.inScope, o.outOfScope]) tags.set(repo, new Set(await registryTags(reg, repo)));
     const final: FinalView = { head, tags };
 
-    const decisions = (await q<{ execution_id: string; repository: string; digest: string; action: string; outcome: string; reason: string; tags: string[]; role: string; decided_at: Date; acted_at: Date | null; pushed_at: Date | null }>(
-      `select execution_id, repository, digest, action, outcome, reason, tags, role, decided_at, acted_at, pushed_at from ebb.decisions`))
+    const decisions = (await q<{ execution_id: string; repository: string; digest: string; action: string; outcome: string; reason: string; tags: string[]; role: string; decided_at: Date; task_started_at: Date | null; acted_at: Date | null; pushed_at: Date | null }>(
+      `select d.execution_id, d.repository, d.digest, d.action, d.outcome, d.reason, d.tags, d.role, d.decided_at, t.started_at as task_started_at, d.acted_at, d.pushed_at
+         from ebb.decisions d left join ebb.tasks t on t.id = d.task_id`))
       .map((r): DecisionRow => ({
         execution_id: Number(r.execution_id), repository: r.repository, digest: r.digest, action: r.action, outcome: r.outcome,
-        reason: r.reason, tags: r.tags, role: r.role, decided_at: r.decided_at.getTime(), acted_at: r.acted_at?.getTime() ?? null,
-        pushed_at: r.pushed_at?.getTime() ?? null,
+        reason: r.reason, tags: r.tags, role: r.role, decided_at: r.decided_at.getTime(), task_started_at: r.task_started_at?.getTime() ?? null,
+        acted_at: r.acted_at?.getTime() ?? null, pushed_at: r.pushed_at?.getTime() ?? null,
       }));
+    const tagIngestedAt = new Map<string, number>();
+    let envelopes = 0;
+    for (const r of eventsProxy.requests) {
+      if (r.status !== 200 || !r.body) continue;
+      envelopes++;
+      try {
+        const env = JSON.parse(r.body.toString("utf8")) as { events?: { action?: string; target?: { repository?: string; tag?: string } }[] };
+        for (const e of env.events ?? []) {
+          if (e.action !== "push" || !e.target?.tag || !e.target.repository) continue;
+          const k = `${e.target.repository}@${e.target.tag}`;
+          if (!tagIngestedAt.has(k) || tagIngestedAt.get(k)! > r.endedAt) tagIngestedAt.set(k, r.endedAt);
+        }
+      } catch { /* not an envelope */ }
+    }
+    const refusedEnvelopes = eventsProxy.requests.filter((r) => r.method === "POST" && r.status !== 200).length;
     const inv = checkInvariants({
       artifacts: fleet.artifacts, inScope: o.inScope, outOfScope: o.outOfScope, latestK: o.latestK,
-      proxyRequests: proxy.requests, decisions, final, semantics, notificationSlackMs: 2000,
+      proxyRequests: proxy.requests, decisions, final, semantics, tagIngestedAt,
     });
     const violations = [...inv.violations];
     for (const e of open) {
@@ -254,6 +276,8 @@ export async function runChurn(db: BenchDatabase, o: ChurnOptions): Promise<Chur
       deletes404: dels.filter((d) => d.status === 404).length,
       deleteOther: dels.filter((d) => d.status !== 202 && d.status !== 404).length,
       decisionOutcomes: outcomes,
+      envelopes,
+      refusedEnvelopes,
       raceCount: inv.races.length,
       races: inv.races,
       resurrected: inv.resurrected,
@@ -267,6 +291,7 @@ export async function runChurn(db: BenchDatabase, o: ChurnOptions): Promise<Chur
     await fleet?.stop().catch(() => {});
     await ebb?.stop().catch(() => {});
     await proxy?.stop().catch(() => {});
+    await eventsProxy?.stop().catch(() => {});
     await reg?.stop().catch(() => {});
   }
 }
