@@ -185,7 +185,8 @@ export function checkInvariants(x: InvariantInput): InvariantResult {
     if (del.status !== 202 || !a) continue;
     const decidedAt = decision?.decided_at ?? del.startedAt;
     // kept tags: a keep-*/release-* tag ebb had acknowledged before the deciding task started
-    const readFrom = decision?.task_started_at ?? decidedAt;
+    // (a retried task's start can be later than the decisions of its first attempt)
+    const readFrom = Math.min(decision?.task_started_at ?? decidedAt, decidedAt);
     for (const t of a.tags) {
       if (!KEPT_TAG.test(t.tag) || t.startedAt > del.startedAt) continue; // assigned after this DELETE: a re-creation
       const seen = decision?.tags.includes(t.tag) ?? false;

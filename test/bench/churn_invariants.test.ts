@@ -30,11 +30,12 @@ function del(a: TrackedArtifact, at: number, status = 202): LoggedRequest {
 function decision(a: TrackedArtifact, at: number, tags = a.tags.map((t) => t.tag)): DecisionRow {
   return {
     execution_id: 1, repository: a.repo, digest: a.digest, action: "delete", outcome: "deleted", reason: "not retained by any rule",
-    tags, role: a.kind === "child" ? "index_child" : "candidate", decided_at: at, acted_at: at + 20, pushed_at: a.firstPushedAt,
+    tags, role: a.kind === "child" ? "index_child" : "candidate", decided_at: at, task_started_at: at - 100, acted_at: at + 20, pushed_at: a.firstPushedAt,
   };
 }
 
-function input(artifacts: TrackedArtifact[], requests: LoggedRequest[], decisions: DecisionRow[], semantics: PushTimeSemantics = "first-push"): InvariantInput {
+function input(artifacts: TrackedArtifact[], requests: LoggedRequest[], decisions: DecisionRow[], semantics: PushTimeSemantics = "first-push",
+  tagIngestedAt = new Map<string, number>()): InvariantInput {
   const gone = new Set(requests.filter((r) => r.status === 202).map((r) => r.path.split("/manifests/")[1]));
   const head = new Map(artifacts.map((a) => [`${a.repo}@${a.digest}`, gone.has(a.digest) ? 404 : 200]));
   const tags = new Map<string, Set<string>>();
@@ -45,7 +46,7 @@ function input(artifacts: TrackedArtifact[], requests: LoggedRequest[], decision
   }
   return {
     artifacts: new Map(artifacts.map((a) => [`${a.repo}@${a.digest}`, a])), inScope: [REPO], outOfScope: "other/untouchable", latestK: 2,
-    proxyRequests: requests, decisions, final: { head, tags }, semantics, notificationSlackMs: 2000,
+    proxyRequests: requests, decisions, final: { head, tags }, semantics, tagIngestedAt,
   };
 }
 
@@ -74,17 +75,21 @@ test("a re-tag of an old build pushing the 2nd newest out is a violation under f
   assert.deepEqual(kinds(history("last-tag")), []);
 });
 
-test("a keep tag the registry answered well before the decision makes the deletion a violation; one answered after it is a race", () => {
+test("a keep tag ebb had acknowledged before the deciding task started makes the deletion a violation; one acknowledged later is a race", () => {
   const [b1, b2, b3] = [build(1, T0), build(2, T0 + 10 * S), build(3, T0 + 20 * S)];
   b1!.tags.push({ tag: "keep-1", startedAt: T0 + 25 * S, ackAt: T0 + 25 * S + 10, retag: true });
-  const early = checkInvariants(input([b1!, b2!, b3!], [del(b1!, T0 + 31 * S)], [decision(b1!, T0 + 30 * S, ["build-1"])]));
-  assert.deepEqual(kinds(early), ["kept-deleted"]);
-  const late = checkInvariants(input([b1!, b2!, b3!], [del(b1!, T0 + 26 * S)], [decision(b1!, T0 + 25 * S, ["build-1"])]));
+  const ingested = new Map([[`${REPO}@keep-1`, T0 + 25 * S + 20]]);
+  const history = (decidedAt: number, seenTags: string[], ingestion = ingested) =>
+    checkInvariants(input([b1!, b2!, b3!], [del(b1!, decidedAt + S)], [decision(b1!, decidedAt, seenTags)], "first-push", ingestion));
+  assert.deepEqual(kinds(history(T0 + 30 * S, ["build-1"])), ["kept-deleted"]);
+  // the task started (T0 + 25 s - 100 ms) before ebb had the tag: a race, not a violation
+  const late = history(T0 + 25 * S, ["build-1"]);
   assert.deepEqual(kinds(late), []);
   assert.equal(late.races.length, 1);
+  // an event ebb never acknowledged is a race too, however old the tag
+  assert.deepEqual(kinds(history(T0 + 60 * S, ["build-1"], new Map())), []);
   // whatever the timing, a decision that saw the keep tag and deleted anyway is a violation
-  const seen = checkInvariants(input([b1!, b2!, b3!], [del(b1!, T0 + 26 * S)], [decision(b1!, T0 + 25 * S, ["build-1", "keep-1"])]));
-  assert.deepEqual(kinds(seen), ["kept-deleted"]);
+  assert.deepEqual(kinds(history(T0 + 25 * S, ["build-1", "keep-1"])), ["kept-deleted"]);
 });
 
 test("a manifest gone without a DELETE, and a DELETE without a decision, are violations", () => {
