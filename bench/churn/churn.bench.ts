@@ -17,6 +17,7 @@ function list(r: Record<string, number>): string {
 
 const VIOLATION_NOTE: Record<string, string> = {
   "kept-deleted": "a digest deleted with a keep-*/release-* tag whose push event ebb had acknowledged before the deciding task started",
+  "kept-deleted-unseen": "a digest deleted with a keep-*/release-* tag the registry had answered >2 s before the deciding task started, not yet in ebb's catalog (notifications lagging)",
   "newest-k-deleted": "deleted while fewer than K ranked artifacts were newer by the push-time semantics",
   "index-child-of-surviving-index-gone": "a platform manifest gone while its index was not deleted",
   "referrer-of-surviving-subject-gone": "an OCI referrer gone while its subject is present and never deleted",
@@ -63,7 +64,9 @@ export const churnBenchmark: Benchmark = {
       ["- retention task errors", fmtCount(Object.values(r.retentionTaskErrors).reduce((a, b) => a + b, 0)), list(r.retentionTaskErrors)],
       ["deletions (DELETE 202 / 404 / other)", `${fmtCount(r.deletes202)} / ${fmtCount(r.deletes404)} / ${fmtCount(r.deleteOther)}`, `decisions: ${list(r.decisionOutcomes)}`],
       ["notification envelopes acknowledged by ebb (other answers)", `${fmtCount(r.envelopes)} (${fmtCount(r.refusedEnvelopes)})`, "through a recording proxy: dates when ebb had each push written"],
-      ["re-tag races (not violations)", fmtCount(r.raceCount), "a keep-*/release-* tag whose push event ebb had not acknowledged when the deleting task started"],
+      ["push notification delay: median / p95 / max", `${fmtSeconds(r.notificationDelayMs.median / 1000)} / ${fmtSeconds(r.notificationDelayMs.p95 / 1000)} / ${fmtSeconds(r.notificationDelayMs.max / 1000)} s`,
+        `the registry's 201 for a tag -> ebb's 200 for the envelope carrying its push; ${r.tagsNotAcknowledged} tag(s) never acknowledged`],
+      ["re-tag races (not violations)", fmtCount(r.raceCount), "a keep-*/release-* tag the registry answered < 2 s before the deciding task started, or later, deleted with its digest"],
       ...VIOLATION_KINDS.map((k) => [`violations: ${k}`, r.violationsByKind[k], VIOLATION_NOTE[k]!]),
       ["repositories cleaned", `${cleaned}/${r.repositories.length}`,
         r.repositories.map((x) => `${x.repository}: ${x.deletions} del, tasks ${list(x.tasksByStatus)}`).join("; ")],

@@ -42,6 +42,7 @@ export const KEPT_TAG = /^(keep|release)-/;
 
 export type ViolationKind =
   | "kept-deleted"
+  | "kept-deleted-unseen"
   | "newest-k-deleted"
   | "index-child-of-surviving-index-gone"
   | "referrer-of-surviving-subject-gone"
@@ -53,7 +54,7 @@ export type ViolationKind =
   | "repository-not-cleaned";
 
 export const VIOLATION_KINDS: ViolationKind[] = [
-  "kept-deleted", "newest-k-deleted", "index-child-of-surviving-index-gone", "referrer-of-surviving-subject-gone",
+  "kept-deleted", "kept-deleted-unseen", "newest-k-deleted", "index-child-of-surviving-index-gone", "referrer-of-surviving-subject-gone",
   "out-of-scope-touched", "gone-without-ebb-delete", "delete-without-decision", "execution-stuck", "ebb-exit",
   "repository-not-cleaned",
 ];
@@ -113,6 +114,12 @@ export interface InvariantInput {
   final: FinalView;
   semantics: PushTimeSemantics;
   /**
+   * A keep tag the registry had answered this long before the deciding task started, deleted
+   * because ebb had not yet acknowledged its notification, is a violation ("kept-deleted-unseen":
+   * the tag was there, ebb's catalog lagged); closer to the task's start it is a race.
+   */
+  unseenSlackMs: number;
+  /**
    * `${repo}@${tag}` -> when ebb answered 200 to the notification envelope carrying that tag's
    * push (ebb writes pushes before it answers). The registry's notifications are asynchronous:
    * a tag ebb had not acknowledged when the deciding task started is a race, reported apart.
@@ -122,7 +129,7 @@ export interface InvariantInput {
 
 export interface InvariantResult {
   violations: Violation[];
-  /** keep/release tags ebb had not acknowledged when the deleting task started */
+  /** keep/release tags the registry answered too close to (or after) the deciding task's start for ebb to know */
   races: string[];
   /** deleted digests a re-tag PUT created again afterwards */
   resurrected: number;
@@ -194,6 +201,8 @@ export function checkInvariants(x: InvariantInput): InvariantResult {
       const when = `registry answered the tag's PUT at ${iso(t.ackAt)}, ebb acknowledged its push event ${ingested === undefined ? "never" : `at ${iso(ingested)}`}, the deciding task started ${iso(readFrom)}`;
       if (seen || (ingested !== undefined && ingested < readFrom)) {
         add("kept-deleted", `${describe(a)} deleted by DELETE at ${iso(del.startedAt)} although ebb knew tag ${t.tag} (${when}${seen ? "; ebb's decision row lists the tag" : ""}); ${describeDecision(decision)}`);
+      } else if (t.ackAt < readFrom - x.unseenSlackMs) {
+        add("kept-deleted-unseen", `${describe(a)} deleted by DELETE at ${iso(del.startedAt)}: tag ${t.tag} was in the registry ${readFrom - t.ackAt} ms before the deciding task started, but ebb's catalog did not have it yet (${when}); ${describeDecision(decision)}`);
       } else {
         races.push(`${a.repo}@${short(a.digest)}: tag ${t.tag}: ${when}, DELETE at ${iso(del.startedAt)}`);
       }

@@ -65,6 +65,9 @@ export interface ChurnResult {
   /** notification envelopes ebb acknowledged (200) / answered otherwise */
   envelopes: number;
   refusedEnvelopes: number;
+  /** registry's 201 for a tag -> ebb's 200 for the envelope carrying its push */
+  notificationDelayMs: { median: number; p95: number; max: number };
+  tagsNotAcknowledged: number;
   raceCount: number;
   races: string[];
   resurrected: number;
@@ -221,10 +224,21 @@ export async function runChurn(db: BenchDatabase, o: ChurnOptions): Promise<Chur
         }
       } catch { /* not an envelope */ }
     }
+    // how far ebb's catalog lagged behind the registry: registry's 201 for a tag -> ebb's 200 for its event
+    const delays: number[] = [];
+    let notAcknowledged = 0;
+    for (const a of fleet.artifacts.values()) {
+      for (const t of a.tags) {
+        const at = tagIngestedAt.get(`${a.repo}@${t.tag}`);
+        if (at === undefined) notAcknowledged++;
+        else delays.push(Math.max(0, at - t.ackAt));
+      }
+    }
+    delays.sort((a, b) => a - b);
     const refusedEnvelopes = eventsProxy.requests.filter((r) => r.method === "POST" && r.status !== 200).length;
     const inv = checkInvariants({
       artifacts: fleet.artifacts, inScope: o.inScope, outOfScope: o.outOfScope, latestK: o.latestK,
-      proxyRequests: proxy.requests, decisions, final, semantics, tagIngestedAt,
+      proxyRequests: proxy.requests, decisions, final, semantics, tagIngestedAt, unseenSlackMs: 2000,
     });
     const violations = [...inv.violations];
     for (const e of open) {
@@ -278,6 +292,8 @@ export async function runChurn(db: BenchDatabase, o: ChurnOptions): Promise<Chur
       decisionOutcomes: outcomes,
       envelopes,
       refusedEnvelopes,
+      notificationDelayMs: { median: delays[Math.floor(delays.length / 2)] ?? 0, p95: delays[Math.floor(delays.length * 0.95)] ?? 0, max: delays[delays.length - 1] ?? 0 },
+      tagsNotAcknowledged: notAcknowledged,
       raceCount: inv.races.length,
       races: inv.races,
       resurrected: inv.resurrected,
