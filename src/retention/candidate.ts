@@ -44,6 +44,8 @@ export type AttachmentKind = "sig" | "att" | "sbom";
  * referrers fallback tag), upper-case hex or another suffix are ordinary tags.
  */
 export function attachmentOf(tag: string): { subject: string; kind: AttachmentKind } | null {
+  // the exact shape is 75 or 76 characters: most tags are turned away without the regex
+  if ((tag.length !== 75 && tag.length !== 76) || !tag.startsWith("sha256-")) return null;
   const m = ATTACHMENT_TAG.exec(tag);
   return m ? { subject: `sha256:${m[1]!}`, kind: m[2] as AttachmentKind } : null;
 }
