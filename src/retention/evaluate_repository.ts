@@ -25,13 +25,14 @@
 //     reached are deleted with their index / subject. A referrer or attachment whose subject is
 //     not in the repository is kept (we do not delete what we cannot place in the graph; Harbor
 //     likewise never offers an accessory to retention).
-//  Push times: count rules (latestPushedK, latestActiveK) rank an artifact by its own push
-//  (when its manifest arrived), so a tag added to an old build does not take a newer build's
-//  place; nDaysSinceLastPush uses the last push of the artifact or any of its tags (Harbor).
-//  In deletion unit "untag" a unit is one tag and its push is that tag's push.
 //  7. Caps: if the plan deletes or untags more artifacts than caps.max_deletions, or a larger
 //     share than caps.max_fraction, the repository is "aborted": every delete/untag becomes
 //     retain (planned_action keeps what was planned) and nothing is to be deleted.
+//
+// Push times: count rules (latestPushedK, latestActiveK) rank an artifact by its own push (when
+// its manifest arrived), so a tag added to an old build does not take a newer build's place;
+// nDaysSinceLastPush uses the last push of the artifact or any of its tags (Harbor). In
+// deletion unit "untag" a unit is one tag and its push is that tag's push.
 import { attachmentOf, type Candidate } from "./candidate.js";
 import { scopeOf, tagSelected, type CompiledPolicy } from "./compiled_policy.js";
 import {
