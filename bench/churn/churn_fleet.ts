@@ -31,7 +31,7 @@ export interface TrackedArtifact {
   tags: TagAssignment[];
   /** index: its platform manifests */
   children: string[];
-  /** child: its index; referrer: its subject */
+  /** child: its index; referrer and signature: its subject */
   parent?: string;
 }
 
@@ -116,7 +116,7 @@ export class Fleet {
     const payload = await pushBlob(this.o.registry, repo, Buffer.from(`{"critical":{"image":{"docker-manifest-digest":"${signed.digest}"}},"n":${Math.random()}}`),
       "application/vnd.dev.cosign.simplesigning.v1+json");
     const m = await pushManifest(this.o.registry, repo, tag, { schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [payload] }, OCI_MANIFEST);
-    return this.record(repo, m.digest, "signature", m.mediaType, m.bytes, t0, Date.now(), tag);
+    return this.record(repo, m.digest, "signature", m.mediaType, m.bytes, t0, Date.now(), tag, { parent: signed.digest });
   }
 
   /** an OCI referrer (untagged, `subject` = the build) */

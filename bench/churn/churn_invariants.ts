@@ -32,9 +32,12 @@ export function pushTimeOf(a: TrackedArtifact, asOf: number, semantics: PushTime
   return t;
 }
 
-/** Artifacts a count rule ranks: tagged manifests without a subject that no index holds. */
+/**
+ * Artifacts a count rule ranks: tagged manifests without a subject that no index holds. A
+ * cosign-style signature (tag sha256-<hex>.sig) is an attachment of its subject, not ranked.
+ */
 export function isRanked(a: TrackedArtifact): boolean {
-  return a.kind === "image" || a.kind === "index" || a.kind === "signature";
+  return a.kind === "image" || a.kind === "index";
 }
 
 /** A tag a rule keeps whatever its age. */
@@ -171,12 +174,12 @@ export function checkInvariants(x: InvariantInput): InvariantResult {
       .filter((r) => r.action === "delete" && r.decided_at <= d.startedAt + 5)
       .sort((a, b) => b.decided_at - a.decided_at)[0];
 
-  /** what ebb's count rule kept in the same task, with the push times ebb ranked them by */
+  /** what ebb's count rule kept in the same task, with the latest push time its decision rows record 
   const rankedByEbb = (decision: DecisionRow | undefined): string => {
     if (!decision) return "";
     const kept = x.decisions.filter((r) => r.execution_id === decision.execution_id && r.repository === decision.repository &&
       r.role === "candidate" && r.action !== "delete").sort((a, b) => (b.pushed_at ?? 0) - (a.pushed_at ?? 0));
-    return `ebb kept in that execution: [${kept.map((r) => `${short(r.digest)} [${r.tags.join(" ")}] push time ${iso(r.pushed_at)} (${r.reason})`).join("; ")}]`;
+    return `ebb kept in that execution: [${kept.map((r) => `${short(r.digest)} [${r.tags.join(" ")}] latest push ${iso(r.pushed_at)} (${r.reason})`).join("; ")}]`;
   };
 
   // ebb's DELETEs: in scope, decided, and nothing a rule keeps
@@ -258,7 +261,7 @@ export function checkInvariants(x: InvariantInput): InvariantResult {
     }
   }
   for (const a of x.artifacts.values()) {
-    if (a.kind !== "referrer" || !a.parent) continue;
+    if ((a.kind !== "referrer" && a.kind !== "signature") || !a.parent) continue;
     const st = x.final.head.get(`${a.repo}@${a.digest}`);
     if (st !== 200 && x.final.head.get(`${a.repo}@${a.parent}`) === 200 && (deletedAt.get(`${a.repo}@${a.parent}`) ?? []).length === 0) {
       add("referrer-of-surviving-subject-gone", `${describe(a)} answers HEAD ${st} at the end while its subject ${short(a.parent)} is present and was never deleted`);
