@@ -174,7 +174,7 @@ export function checkInvariants(x: InvariantInput): InvariantResult {
       .filter((r) => r.action === "delete" && r.decided_at <= d.startedAt + 5)
       .sort((a, b) => b.decided_at - a.decided_at)[0];
 
-  /** what ebb's count rule kept in the same task, with the latest push time its decision rows record 
+  /** what ebb's count rule kept in the same task, with the latest push time its decision rows record */
   const rankedByEbb = (decision: DecisionRow | undefined): string => {
     if (!decision) return "";
     const kept = x.decisions.filter((r) => r.execution_id === decision.execution_id && r.repository === decision.repository &&
