@@ -77,7 +77,9 @@ export async function syncRepository(deps: SyncDeps, repository: string): Promis
     return { repository, status: "stale", reason };
   }
   try {
-    const counts = await writeRepositorySnapshot(pool, registryId, snapshot);
+    const counts = await writeRepositorySnapshot(pool, registryId, snapshot, {
+      onRetry: (attempt, err) => logger?.warn({ registryId, repository, attempt, err: err.message }, "catalog write lost a lock conflict; retrying"),
+    });
     logger?.info({ registryId, repository, exists: snapshot.exists, ...counts }, "repository synced");
     return { repository, status: snapshot.exists ? "synced" : "gone", counts };
   } catch (err) {
