@@ -14,22 +14,25 @@ import type { PullEntry } from "./pull_buffer.js";
 
 // Indexes used: repositories_registry_id_name_key (registry_id, name), artifacts pkey
 // (repository_id, digest), tags pkey (repository_id, name).
-const LOCK_REPOSITORIES_SQL = `
-select rp.id
-  from ebb.repositories rp
-  join unnest($1::bigint[], $2::text[]) as u(registry_id, repository)
-    on rp.registry_id = u.registry_id and rp.name = u.repository
- order by rp.id
-   for share of rp`;
-
-// The rows are locked in key order by the sorted CTEs before the updates touch them (an
-// UPDATE alone locks in whatever order its join produces).
+// Rows are locked by the sorted CTEs before the updates touch them (an UPDATE alone locks in
+// whatever order its join produces): a sort reads all its input before its first row is
+// locked, so every repository of the batch is locked (shared, id order) before any artifact,
+// and artifacts (key order) before tags (key order).
 const FLUSH_PULLS_SQL = `
-with batch as (
-  select rp.id as repository_id, u.digest, u.tag, u.pulled_at
+with pulls as (
+  select u.registry_id, u.repository, u.digest, u.tag, u.pulled_at
     from unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
          as u(registry_id, repository, digest, tag, pulled_at)
-    join ebb.repositories rp on rp.registry_id = u.registry_id and rp.name = u.repository
+), repositories_locked as (
+  select rp.id, rp.registry_id, rp.name
+    from ebb.repositories rp
+   where (rp.registry_id, rp.name) in (select registry_id, repository from pulls)
+   order by rp.id
+     for share of rp
+), batch as (
+  select rp.id as repository_id, u.digest, u.tag, u.pulled_at
+    from pulls u
+    join repositories_locked rp on rp.registry_id = u.registry_id and rp.name = u.repository
 ), per_artifact as (
   select repository_id, digest, max(pulled_at) as pulled_at from batch group by repository_id, digest
 ), artifacts_locked as (
@@ -67,29 +70,15 @@ export interface FlushCounts {
   tags: number;
 }
 
-/**
- * One short transaction: lock the batch's repositories, then the one statement of the flush.
- * A tag names one digest, so each tag row joins at most one batch row.
- */
+/** The one statement of a flush. A tag names one digest, so each tag row joins at most one batch row. */
 export async function flushPulls(db: pg.Pool | pg.PoolClient, entries: readonly PullEntry[]): Promise<FlushCounts> {
   if (entries.length === 0) return { artifacts: 0, tags: 0 };
-  const client = "release" in db ? db : await db.connect();
-  try {
-    await client.query("begin");
-    await client.query(LOCK_REPOSITORIES_SQL, [entries.map((e) => e.registryId), entries.map((e) => e.repository)]);
-    const r = await client.query<FlushCounts>(FLUSH_PULLS_SQL, [
-      entries.map((e) => e.registryId),
-      entries.map((e) => e.repository),
-      entries.map((e) => e.digest),
-      entries.map((e) => e.tag),
-      entries.map((e) => new Date(e.at).toISOString()),
-    ]);
-    await client.query("commit");
-    return { artifacts: Number(r.rows[0]?.artifacts ?? 0), tags: Number(r.rows[0]?.tags ?? 0) };
-  } catch (err) {
-    await client.query("rollback").catch(() => {});
-    throw err;
-  } finally {
-    if (client !== db) (client as pg.PoolClient).release();
-  }
+  const r = await db.query<FlushCounts>(FLUSH_PULLS_SQL, [
+    entries.map((e) => e.registryId),
+    entries.map((e) => e.repository),
+    entries.map((e) => e.digest),
+    entries.map((e) => e.tag),
+    entries.map((e) => new Date(e.at).toISOString()),
+  ]);
+  return { artifacts: Number(r.rows[0]?.artifacts ?? 0), tags: Number(r.rows[0]?.tags ?? 0) };
 }

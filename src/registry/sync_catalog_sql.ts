@@ -20,6 +20,14 @@ export async function findRegistry(pool: pg.Pool, name: string): Promise<Registr
   return r.rows[0];
 }
 
+/** A registry's name and its explicit repository list (registries.repositories; null = use /v2/_catalog). */
+export async function readRegistryDiscovery(pool: pg.Pool, registryId: number): Promise<{ name: string; repositories: string[] | null } | undefined> {
+  const r = await pool.query<{ name: string; repositories: string[] | null }>(
+    "select name, repositories from ebb.registries where id = $1", [registryId],
+  );
+  return r.rows[0];
+}
+
 /** Names of the repositories of a registry the catalog holds (not deleted). */
 export async function knownRepositoryNames(pool: pg.Pool, registryId: number): Promise<string[]> {
   // repositories_registry_id_name_key
