@@ -6,6 +6,8 @@
 // the same scheduler as retention schedules; these commands write and show them. The
 // repository list (registries.repositories) is what a sync reads on a registry that serves
 // no /v2/_catalog. Every refusal names the option or argument and exits 2.
+// `ebb sync` itself has --json and the database options: given after a subcommand they are
+// parsed by `ebb sync`, so the actions read optsWithGlobals().
 import { InvalidArgumentError, type Command } from "commander";
 import pg from "pg";
 import { findRegistry } from "../../executions/execution_queries.js";
@@ -87,9 +89,10 @@ export function registerSyncSettings(sync: Command): void {
     .option("--off", "remove the schedule (manual syncs only)")
     .option("--json", "print JSON");
   addDbOptions(schedule);
-  schedule.action(async (registryRef: string, opts: Record<string, unknown> & {
-    cron?: string; timezone?: string; spreadSeconds?: number; misfire?: string; off?: boolean; json?: boolean;
-  }) => {
+  schedule.action(async (registryRef: string, _local: unknown, command: Command) => {
+    const opts = command.optsWithGlobals<Record<string, unknown> & {
+      cron?: string; timezone?: string; spreadSeconds?: number; misfire?: string; off?: boolean; json?: boolean;
+    }>();
     if (opts.off && (opts.cron !== undefined || opts.timezone !== undefined || opts.spreadSeconds !== undefined || opts.misfire !== undefined)) {
       throw new UsageError("--off: cannot be combined with --cron, --timezone, --spread-seconds or --misfire");
     }
@@ -146,7 +149,8 @@ export function registerSyncSettings(sync: Command): void {
     .description("list the scheduled syncs of every registry")
     .option("--json", "print JSON");
   addDbOptions(schedules);
-  schedules.action(async (opts: Record<string, unknown> & { json?: boolean }) => {
+  schedules.action(async (_local: unknown, command: Command) => {
+    const opts = command.optsWithGlobals<Record<string, unknown> & { json?: boolean }>();
     process.exitCode = await withCliContext(opts, async (ctx) => {
       const { rows } = await ctx.pool.query<ScheduleRow>(`select ${SCHEDULE_COLUMNS} from ebb.sync_schedules order by registry`);
       if (opts.json) {
@@ -172,7 +176,8 @@ export function registerSyncSettings(sync: Command): void {
     .option("--catalog", "forget the list: list repositories with /v2/_catalog again")
     .option("--json", "print JSON");
   addDbOptions(repositories);
-  repositories.action(async (registryRef: string, entries: string[] | undefined, opts: Record<string, unknown> & { catalog?: boolean; json?: boolean }) => {
+  repositories.action(async (registryRef: string, entries: string[] | undefined, _local: unknown, command: Command) => {
+    const opts = command.optsWithGlobals<Record<string, unknown> & { catalog?: boolean; json?: boolean }>();
     const list = entries ?? [];
     if (opts.catalog && list.length > 0) throw new UsageError("--catalog: cannot be combined with repository names or patterns");
     process.exitCode = await withCliContext(opts, async (ctx) => {
