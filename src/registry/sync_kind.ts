@@ -7,7 +7,8 @@
  * and so does any repository left STALE: the task error names them and why (details.stale
  * lists up to 100), so `ebb sync --wait` exits non-zero.
  *
- * Schedule it with plain SQL:
+ * Scheduled by `ebb sync schedule <registry> --cron ...` or plain SQL (the same scheduler and
+ * rules as retention schedules; ebb.sync_schedules lists them by registry name):
  *   insert into ebb.schedules (kind, target_id, cron) values ('sync', $registry_id, '*\/15 * * * *');
  */
 import { PermanentTaskError, type ExecutionKind } from "../executions/kind.js";
