@@ -23,9 +23,10 @@ export interface SyncKindOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** "2 repositories left STALE: a (reason); b (reason)", a few named in full. */
+/** "2 repositories left STALE: a (reason); b (reason)", the first five named (reasons cut at 300 characters). */
 export function staleSummary(stale: ReadonlyArray<{ repository: string; reason?: string | undefined }>): string {
-  const shown = stale.slice(0, 5).map((r) => `${r.repository} (${r.reason ?? "no reason recorded"})`);
+  const cut = (s: string) => (s.length > 300 ? `${s.slice(0, 299)}…` : s);
+  const shown = stale.slice(0, 5).map((r) => `${r.repository} (${cut(r.reason ?? "no reason recorded")})`);
   const more = stale.length > shown.length ? `; and ${stale.length - shown.length} more (ebb executions show)` : "";
   return `${stale.length} ${stale.length === 1 ? "repository" : "repositories"} left STALE: ${shown.join("; ")}${more}`;
 }
