@@ -9,6 +9,7 @@
 import { writeFile } from "node:fs/promises";
 import os from "node:os";
 import { Command, Option } from "commander";
+import { churnBenchmark } from "./churn/churn.bench.js";
 import { evaluateBenchmark } from "./evaluate/evaluate.bench.js";
 import { faultsBenchmark } from "./faults/faults.bench.js";
 import { graphileNoopBenchmark } from "./graphile_noop/graphile_noop.bench.js";
@@ -28,7 +29,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
-const BENCHMARKS: Benchmark[] = [evaluateBenchmark, graphileNoopBenchmark, midnightStormBenchmark, faultsBenchmark, scaleoutBenchmark];
+const BENCHMARKS: Benchmark[] = [evaluateBenchmark, graphileNoopBenchmark, midnightStormBenchmark, faultsBenchmark, scaleoutBenchmark, churnBenchmark];
 
 function redact(url: string): string {
   const u = new URL(url);
@@ -107,6 +108,8 @@ async function main(argv: string[]): Promise<number> {
         tables = await bench.run(ctx);
       } catch (err) {
         failed++;
+        // a benchmark that fails its checks may still hand over its tables (err.tables)
+        tables = (err as { tables?: ResultTable[] }).tables ?? [];
         log(`${bench.name}: FAILED: ${(err as Error).stack ?? String(err)}`);
       } finally {
         for (const db of owned.reverse()) await db.drop().catch((e: Error) => log(`drop failed: ${e.message}`));
