@@ -45,9 +45,12 @@ function reportAfterOutage(ctx: AppContext, task: Task): Task {
       return await task(payload, helpers);
     } catch (err) {
       if (isConnectionError(err)) {
-        ctx.logger.warn({ err: (err as Error).message, jobId: helpers.job.id }, "database unavailable: waiting for it before reporting the job's failure");
+        // the outage is logged once by the weather; without one (tests), per job
+        if (!ctx.weather?.report(err, "job")) {
+          ctx.logger.warn({ err: (err as Error).message, jobId: helpers.job.id }, "database unavailable: waiting for it before reporting the job's failure");
+        }
         const back = await waitForDatabase(ctx.pool, { maxMs: ctx.config.shutdownTimeoutMs });
-        ctx.logger.info({ jobId: helpers.job.id, databaseBack: back }, "reporting the job's failure for a retry");
+        ctx.logger.debug({ jobId: helpers.job.id, databaseBack: back }, "reporting the job's failure for a retry");
       }
       throw err;
     }
