@@ -2,6 +2,9 @@ import type { Logger } from "../log/logger.js";
 import { backoffDelay, DEFAULT_BACKOFF, sleepUnlessAborted, type Backoff } from "./backoff.js";
 import { connectionErrorCode, isConnectionError } from "./database_outage.js";
 
+/** An outage ends once the database served us with no refusal for this long. */
+const SETTLE_MS = 2000;
+
 /** The database refusing or dropping this process's connections, since `since`. */
 export interface Outage {
   since: Date;
@@ -43,6 +46,7 @@ export class DatabaseWeather {
   readonly refusals = new Map<string, number>();
   /** outage episodes since start */
   episodes = 0;
+  private lastRefusalAt = 0;
 
   constructor(
     private readonly logger: Pick<Logger, "warn" | "info">,
@@ -82,6 +86,7 @@ export class DatabaseWeather {
     const sqlstate = connectionErrorCode(err);
     const message = err instanceof Error ? err.message : String(err);
     this.refusals.set(sqlstate, (this.refusals.get(sqlstate) ?? 0) + 1);
+    this.lastRefusalAt = Date.now();
     if (this.outage) {
       this.outage.refusals++;
       this.outage.sqlstate = sqlstate;
@@ -95,9 +100,13 @@ export class DatabaseWeather {
     return true;
   }
 
-  /** The database served a connection or statement: ends the episode unless a caller still waits. */
+  /**
+   * The database served a connection or statement: ends the episode unless a caller still
+   * waits or the last refusal is under SETTLE_MS old (a server at its limit refuses one
+   * connect and serves the next: one episode, not one per refusal).
+   */
   ok(): void {
-    if (!this.outage || this.waiting > 0) return;
+    if (!this.outage || this.waiting > 0 || Date.now() - this.lastRefusalAt < SETTLE_MS) return;
     const o = this.outage;
     this.outage = undefined;
     this.logger.info({ sqlstate: o.sqlstate, err: o.message, refusals: o.refusals, downMs: Date.now() - o.since.getTime(), path: o.path },
