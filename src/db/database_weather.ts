@@ -117,9 +117,10 @@ export class DatabaseWeather {
    * Run `fn` until it does not fail with a refused or lost connection, waiting between tries
    * with bounded exponential backoff and jitter; other errors are thrown at once. Only for
    * work that is safe to repeat (a connect, a statement that changes nothing or is
-   * idempotent).
+   * idempotent). `pause` may end a wait early (the pool wakes a waiter when one of its
+   * connections is handed back).
    */
-  async retry<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  async retry<T>(path: string, fn: () => Promise<T>, pause: (ms: number, signal: AbortSignal) => Promise<void> = sleepUnlessAborted): Promise<T> {
     let counted = false;
     try {
       for (let attempt = 0; ; attempt++) {
@@ -141,7 +142,7 @@ export class DatabaseWeather {
           const delay = backoffDelay(attempt, this.backoff);
           const deadline = this.deadline;
           if (deadline && Date.now() + Math.min(delay, 100) > deadline.at) throw this.unavailable(err, deadline.why);
-          await sleepUnlessAborted(deadline ? Math.min(delay, Math.max(0, deadline.at - Date.now())) : delay, this.aborter.signal);
+          await pause(deadline ? Math.min(delay, Math.max(0, deadline.at - Date.now())) : delay, this.aborter.signal);
           if (this.aborted) throw new DatabaseWaitAborted(`stopped waiting for the database: ${this.abortReason}`, { cause: err });
         }
       }

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import pg from "pg";
+import { sleepUnlessAborted } from "./backoff.js";
 import type { DatabaseWeather } from "./database_weather.js";
 
 const failFast = new AsyncLocalStorage<true>();
@@ -21,9 +22,36 @@ export function withoutWaiting<T>(fn: () => T): T {
  * statement, and its caller decides.
  */
 class WaitingPool extends pg.Pool {
+  /** refused callers waiting for one of the pool's own connections to be handed back, in order */
+  private readonly line: (() => void)[] = [];
+
   constructor(config: pg.PoolConfig, private readonly weather: DatabaseWeather) {
     super(config);
+    // pg-pool emits 'release' just before the client goes back to its idle list: the first
+    // in line tries again right after and takes it
+    this.on("release", () => this.line.shift()?.());
   }
+
+  /**
+   * The wait after a refusal: the backoff, or less when one of the pool's connections comes
+   * back first - while the server has no slot for a new connection, the callers take turns
+   * on the ones this process holds instead of all sleeping through the backoff.
+   */
+  private readonly pause = (ms: number, signal: AbortSignal): Promise<void> => {
+    if (this.totalCount === 0) return sleepUnlessAborted(ms, signal);
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        const i = this.line.indexOf(done);
+        if (i >= 0) this.line.splice(i, 1);
+        signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.line.push(done);
+      signal.addEventListener("abort", done, { once: true });
+    });
+  };
 
   // pg's overloads: connect() returns a promise, connect(callback) calls back with (err, client, release)
   override connect(): Promise<pg.PoolClient>;
@@ -34,7 +62,7 @@ class WaitingPool extends pg.Pool {
         this.weather.report(err, "connect");
         throw err;
       })
-      : this.weather.retry("connect", () => super.connect());
+      : this.weather.retry("connect", () => super.connect(), this.pause);
     if (typeof callback !== "function") return connected;
     connected.then(
       (client) => callback(undefined, client, (err?: Error | boolean) => client.release(err)),

@@ -19,7 +19,7 @@ test("PostgreSQL not listening yet when ebb starts: ebb waits, logs it once, the
     DATABASE_URL: server.url, EBB_ROLES: "scheduler,worker,http", EBB_HTTP_PORT: "0", EBB_POOL_SIZE: "6",
     EBB_LOG_LEVEL: "info", EBB_DATABASE_WAIT_MS: "120000",
   });
-  const down = await ebb.waitForLog(unavailable, 30_000);
+  const down = await ebb.waitForLog(unavailable, 120_000); // a loaded machine starts node slowly
   assert.equal(down.sqlstate, "ECONNREFUSED", JSON.stringify(down));
   // it keeps trying for a while (several backoff rounds), still alive, still not ready
   await new Promise((r) => setTimeout(r, 2500));
@@ -27,7 +27,7 @@ test("PostgreSQL not listening yet when ebb starts: ebb waits, logs it once, the
   assert.ok(!ebb.logs.some((l) => l.msg === "ebb ready"));
 
   await server.start();
-  const ready = await ebb.waitForLog((l) => l.msg === "ebb ready", 60_000);
+  const ready = await ebb.waitForLog((l) => l.msg === "ebb ready", 120_000);
   await ebb.waitForLog((l) => l.msg === "database available again", 30_000); // the end of the outage is logged
   assert.equal(ebb.logs.filter(unavailable).length, 1, "one outage, logged once (not once per retry)");
   const readyz = await fetch(`${String(ready.http)}/readyz`);
@@ -45,20 +45,21 @@ test("PostgreSQL not listening yet when ebb starts: ebb waits, logs it once, the
 
 test("the database stays away past EBB_DATABASE_WAIT_MS: ebb exits 1 naming the reason and the setting", async () => {
   const port = await freePort(); // nothing listens here
-  const started = Date.now();
   const ebb = spawnEbb(["start"], {
     DATABASE_URL: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`, EBB_ROLES: "scheduler,worker",
     EBB_LOG_LEVEL: "info", EBB_DATABASE_WAIT_MS: "2000",
   });
+  // timed from the first refusal (starting node and loading ebb takes a while on a loaded machine)
+  const first = await ebb.waitForLog(unavailable, 120_000);
   const { code } = await ebb.exited;
-  const tookMs = Date.now() - started;
+  const tookMs = Date.now() - Number(first.time);
   assert.equal(code, 1, ebb.stderr().slice(-2000));
   const fatal = ebb.logs.find((l) => typeof l.msg === "string" && l.msg.startsWith("could not start"));
   assert.ok(fatal, `a fatal line says why; stderr:\n${ebb.stderr().slice(-2000)}`);
   assert.match(String(fatal.msg), /ECONNREFUSED/);
   assert.match(String(fatal.msg), /EBB_DATABASE_WAIT_MS/);
-  assert.ok(tookMs >= 2000, `it waited the deadline (${tookMs} ms)`);
-  assert.ok(tookMs < 30_000, `and not much longer (${tookMs} ms)`);
+  assert.ok(tookMs >= 1500, `it waited about the deadline (${tookMs} ms after the first refusal)`);
+  assert.ok(tookMs < 20_000, `and not much longer (${tookMs} ms)`);
   assert.doesNotMatch(ebb.stderr(), /\n\s+at /, "no stack trace");
 });
 
@@ -80,14 +81,14 @@ test("SIGTERM while startup waits for the database (too many clients): ebb exits
       DATABASE_URL: server.url, EBB_ROLES: "scheduler,worker", EBB_POOL_SIZE: "4", EBB_LOG_LEVEL: "info",
       EBB_DATABASE_WAIT_MS: "600000",
     });
-    const down = await ebb.waitForLog(unavailable, 30_000);
+    const down = await ebb.waitForLog(unavailable, 120_000); // a loaded machine starts node slowly
     assert.equal(down.sqlstate, "53300", JSON.stringify(down));
     const sent = Date.now();
     ebb.child.kill("SIGTERM");
     const { code } = await ebb.exited;
     const tookMs = Date.now() - sent;
     assert.equal(code, 0, ebb.stderr().slice(-2000));
-    assert.ok(tookMs < 5000, `exited ${tookMs} ms after SIGTERM`);
+    assert.ok(tookMs < 10_000, `exited ${tookMs} ms after SIGTERM`);
     assert.ok(ebb.logs.some((l) => l.msg === "stopped during startup"), ebb.stderr().slice(-2000));
   } finally {
     for (const c of held) c.release();
