@@ -10,7 +10,7 @@ export interface Backoff {
   factor: number;
 }
 
-export const DEFAULT_BACKOFF: Backoff = { initialMs: 100, maxMs: 5_000, factor: 2 };
+export const DEFAULT_BACKOFF: Backoff = { initialMs: 100, maxMs: 2_000, factor: 2 };
 
 export function backoffDelay(attempt: number, b: Backoff = DEFAULT_BACKOFF, random: () => number = Math.random): number {
   const ceiling = Math.min(b.maxMs, b.initialMs * b.factor ** Math.max(0, attempt));

@@ -1,6 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import pg from "pg";
-import { sleepUnlessAborted } from "./backoff.js";
 import type { DatabaseWeather } from "./database_weather.js";
 
 const failFast = new AsyncLocalStorage<true>();
@@ -30,15 +29,20 @@ class WaitingPool extends pg.Pool {
     // pg-pool emits 'release' just before the client goes back to its idle list: the first
     // in line tries again right after and takes it
     this.on("release", () => this.line.shift()?.());
+    // a new connection went through: the server takes connections again, every waiter
+    // tries now instead of sleeping out its backoff
+    this.on("connect", () => {
+      for (const wake of this.line.splice(0)) wake();
+    });
   }
 
   /**
    * The wait after a refusal: the backoff, or less when one of the pool's connections comes
-   * back first - while the server has no slot for a new connection, the callers take turns
-   * on the ones this process holds instead of all sleeping through the backoff.
+   * back first (while the server has no slot for a new connection, the callers take turns
+   * on the ones this process holds instead of all sleeping through the backoff) or a new
+   * connection succeeds (the database is back).
    */
   private readonly pause = (ms: number, signal: AbortSignal): Promise<void> => {
-    if (this.totalCount === 0) return sleepUnlessAborted(ms, signal);
     return new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(timer);
