@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createPool } from "../../src/db/pool.js";
-import { spawnEbb } from "../support/ebb_process.js";
+import { runEbb, spawnEbb } from "../support/ebb_process.js";
 import { freePort } from "../support/ports.js";
 import { startPrivatePostgres } from "../support/private_postgres.js";
 import { waitFor } from "../support/wait_for.js";
@@ -63,7 +63,7 @@ test("the database stays away past EBB_DATABASE_WAIT_MS: ebb exits 1 naming the 
   assert.doesNotMatch(ebb.stderr(), /\n\s+at /, "no stack trace");
 });
 
-test("SIGTERM while startup waits for the database (too many clients): ebb exits 0 promptly", async () => {
+test("SIGTERM while startup waits for the database (too many clients): ebb exits 0 promptly; ebb status says the database refuses connections", async () => {
   const server = await startPrivatePostgres({ postgresFlags: ["-c", "max_connections=6", "-c", "superuser_reserved_connections=0"] });
   // a neighbour holds every slot
   const neighbour = createPool({ connectionString: server.url, max: 50, role: "neighbour" });
@@ -90,6 +90,12 @@ test("SIGTERM while startup waits for the database (too many clients): ebb exits
     assert.equal(code, 0, ebb.stderr().slice(-2000));
     assert.ok(tookMs < 10_000, `exited ${tookMs} ms after SIGTERM`);
     assert.ok(ebb.logs.some((l) => l.msg === "stopped during startup"), ebb.stderr().slice(-2000));
+
+    // `ebb status` cannot get a connection either: it says the database is unavailable and why
+    const status = await runEbb(["status"], { DATABASE_URL: server.url });
+    assert.equal(status.code, 1, status.stderr);
+    assert.match(status.stderr, /ebb status: the database is unavailable \(53300: sorry, too many clients already\)/);
+    assert.doesNotMatch(status.stderr, /\n\s+at /, "no stack trace");
   } finally {
     for (const c of held) c.release();
     await neighbour.end();
