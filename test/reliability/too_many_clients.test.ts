@@ -26,7 +26,7 @@ const isUnavailable = (l: Record<string, unknown>) => typeof l.msg === "string" 
 const isBack = (l: Record<string, unknown>) => l.msg === "database available again";
 
 /** Every outage logged is logged once: start and end lines alternate, each start with its SQLSTATE. */
-function assertEpisodesLoggedOnce(ebb: TestEbb): { episodes: number; refusals: number } {
+function assertEpisodesLoggedOnce(ebb: TestEbb, opts: { lastMayBeOpen?: boolean } = {}): { episodes: number; refusals: number } {
   const lines = ebb.logs.filter((l) => isUnavailable(l) || isBack(l));
   let open = false;
   let refusals = 0;
@@ -41,7 +41,7 @@ function assertEpisodesLoggedOnce(ebb: TestEbb): { episodes: number; refusals: n
       open = false;
     }
   }
-  assert.equal(open, false, "the last outage ended");
+  if (!opts.lastMayBeOpen) assert.equal(open, false, "the last outage ended");
   return { episodes: lines.filter(isUnavailable).length, refusals };
 }
 
@@ -186,7 +186,9 @@ test("3 ebb processes whose pools together exceed max_connections (3 x 10 on 20)
     for (const [i, p] of procs.entries()) {
       assert.equal(exits[i]!.code, 0, p.stderr().slice(-3000));
       assert.ok(!p.logs.some((l) => typeof l.msg === "string" && /fatal|uncaught/.test(l.msg)), p.stderr().slice(-3000));
-      episodes += assertEpisodesLoggedOnce(p).episodes;
+      // pools that together exceed max_connections keep asking for more while idle workers
+      // poll: the refusals (and the outage) may go on after the work is done
+      episodes += assertEpisodesLoggedOnce(p, { lastMayBeOpen: true }).episodes;
     }
     const refused = server.log.filter((l) => /too many clients/.test(l)).length;
     console.log(`# peak client backends ${peak} of 20; PostgreSQL refused ${refused} connections; outages logged by the 3 processes: ${episodes}`);
