@@ -14,6 +14,7 @@
 import pLimit from "p-limit";
 import type pg from "pg";
 import type { Config } from "../config/schema.js";
+import type { DatabaseWeather } from "../db/database_weather.js";
 import type { Logger } from "../log/logger.js";
 import { classifyEvents, type CatalogChange } from "./catalog_change.js";
 import { writeCatalogChanges } from "./catalog_write_sql.js";
@@ -31,6 +32,8 @@ export interface IngestDeps {
   pool: pg.Pool;
   config: IngestConfig;
   logger: Pick<Logger, "info" | "warn" | "error">;
+  /** the process's database weather: an outage is logged there once, not per failed flush */
+  weather?: DatabaseWeather;
 }
 
 export type IngestOutcome =
@@ -61,7 +64,7 @@ function message(err: unknown): string {
 }
 
 export function startIngest(deps: IngestDeps): Ingest {
-  const { pool, config, logger } = deps;
+  const { pool, config, logger, weather } = deps;
   const counters = newIngestCounters();
   const buffer = new PullBuffer(config.eventsBufferMax);
   const ignoreUserAgents = config.eventsIgnoreUserAgents.map((s) => s.toLowerCase());
@@ -101,7 +104,10 @@ export function startIngest(deps: IngestDeps): Ingest {
     } catch (err) {
       buffer.settle(false);
       counters.flushFailures++;
-      logger.warn({ err: message(err), entries: entries.length }, "pull flush failed; entries kept for the next flush");
+      // an outage is logged once by the weather; the entries wait in the buffer either way
+      if (!weather?.report(err, "ingest flush")) {
+        logger.warn({ err: message(err), entries: entries.length }, "pull flush failed; entries kept for the next flush");
+      }
       return false;
     }
   }
@@ -136,6 +142,9 @@ export function startIngest(deps: IngestDeps): Ingest {
     const classified = classifyEvents(parsed.envelope.events, ignoreUserAgents);
     if (!classified.ok) return refuse("bad_request", { status: 400, reason: classified.reason });
 
+    // during a database outage the one ingest connection may be waiting for the database:
+    // refuse at once, the registry retries (an envelope is never half-taken)
+    if (weather?.current) return refuse("error", unavailable(`database unavailable (${weather.current.sqlstate})`, 5));
     let regId: number | undefined;
     try {
       regId = await registryId(registryName);

@@ -1,3 +1,4 @@
+import { FailureStreak } from "../db/backoff.js";
 import type { AppContext } from "../service/context.js";
 import { JobTableStatistics } from "../executions/job_table_statistics.js";
 import { CronCache } from "./cron_expression.js";
@@ -14,7 +15,10 @@ export interface SchedulerRole {
  * The scheduler role: tick every schedulerIntervalMs. Every process with this role ticks;
  * the tick's advisory lock makes one of them do the work each time, so replicas can come
  * and go freely. A new or changed schedule row is picked up by the next tick (its
- * next_due_at is reset by a trigger); a failing tick is logged and retried.
+ * next_due_at is reset by a trigger); a failing tick is logged and retried, after a
+ * backoff when it fails again and again. A refused or lost connection is an outage the
+ * weather logs once (ctx.weather); the tick's transaction either committed or did not, and
+ * the next tick fires whatever is still due (a slot fires once: UNIQUE (schedule_id, fire_time)).
  */
 export function startScheduler(ctx: AppContext): SchedulerRole {
   const log = ctx.logger.child({ component: "scheduler" });
@@ -25,9 +29,11 @@ export function startScheduler(ctx: AppContext): SchedulerRole {
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   let running: Promise<void> = Promise.resolve();
+  const failures = new FailureStreak();
   const loop = async () => {
     if (stopped) return;
     let again = false;
+    let delay = ctx.config.schedulerIntervalMs;
     try {
       const r = await schedulerTick(ctx.pool, { graceMs: ctx.config.misfireGraceMs, batchSize: TICK_BATCH, cronCache });
       if (r.fired || r.missed || r.overlapped || r.invalid) {
@@ -35,10 +41,15 @@ export function startScheduler(ctx: AppContext): SchedulerRole {
       }
       statistics.jobsAdded(r.fired);
       again = r.more;
+      failures.succeeded();
+      ctx.weather?.ok();
     } catch (err) {
-      log.warn({ err: (err as Error).message }, "scheduler tick failed; retrying at the next tick");
+      delay = failures.failed(ctx.config.schedulerIntervalMs);
+      if (!ctx.weather?.report(err, "scheduler tick")) {
+        log.warn({ err: (err as Error).message, retryInMs: delay }, "scheduler tick failed; retrying");
+      }
     }
-    if (!stopped) timer = setTimeout(() => (running = loop()), again ? 0 : ctx.config.schedulerIntervalMs);
+    if (!stopped) timer = setTimeout(() => (running = loop()), again ? 0 : delay);
   };
   running = loop();
   return {

@@ -23,6 +23,7 @@ export class OrphanedJobSweeper {
   private readonly held = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private sweeping: Promise<unknown> = Promise.resolve();
+  private inFlight = false;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -37,10 +38,13 @@ export class OrphanedJobSweeper {
 
   start(workerPoolId: string): void {
     this.timer = setInterval(() => {
+      // one sweep at a time: during a database outage a sweep waits for its connection
+      if (this.inFlight) return;
+      this.inFlight = true;
       this.sweeping = this.sweep(workerPoolId).then(
         (ids) => ids.length > 0 && this.opts.onReleased(ids),
         this.opts.onError,
-      );
+      ).finally(() => (this.inFlight = false));
     }, this.opts.everyMs);
     this.timer.unref();
   }

@@ -43,7 +43,11 @@ export async function startWorker(ctx: AppContext, onFatal: (err: unknown) => vo
   const pools = transactionPooling
     ? { listening: withoutListen(ctx.pool), relayed: withoutListen(ctx.pool) }
     : sharedListen(ctx.pool);
-  const lists = buildTaskLists(ctx, kinds, new JobSlots(ctx.config.workerConcurrency));
+  // While the database refuses new connections, at most the pool's connections but two
+  // (LISTEN, fetches and completions) run handlers: each needs one, some two for a moment.
+  const concurrency = ctx.config.workerConcurrency;
+  const slots = new JobSlots(concurrency, () => (ctx.weather?.current ? ctx.pool.totalCount - 2 : concurrency));
+  const lists = buildTaskLists(ctx, kinds, slots);
 
   const oneByOneLane = { completeJobBatchDelay: -1, failJobBatchDelay: -1 };
   const batchedLane = ctx.config.workerLocalQueueSize > 1

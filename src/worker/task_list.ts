@@ -1,5 +1,6 @@
 import type { Task, TaskList } from "graphile-worker";
 import { isConnectionError, waitForDatabase } from "../db/database_outage.js";
+import { WORKER_SCHEMA } from "../db/migrate.js";
 import { JOB } from "../executions/jobs.js";
 import type { KindMap } from "../executions/kind.js";
 import { planJob } from "../executions/plan_job.js";
@@ -22,7 +23,7 @@ export interface LaneTaskLists {
  * handler. Every handler takes one of the process's job slots while it runs.
  */
 export function buildTaskLists(ctx: AppContext, kinds: KindMap, slots: JobSlots): LaneTaskLists {
-  const wrap = (task: Task): Task => reportAfterOutage(ctx, (payload, helpers) => slots.run(() => Promise.resolve(task(payload, helpers))));
+  const wrap = (task: Task): Task => reportAfterOutage(ctx, completeOnlyIfStillHeld(ctx, (payload, helpers) => slots.run(() => Promise.resolve(task(payload, helpers)))));
   const runTask = wrap(taskJob(ctx, kinds, { stopCheckIntervalMs: ctx.config.stopCheckIntervalMs }));
   return {
     oneByOne: { [JOB.task]: runTask },
@@ -30,6 +31,32 @@ export function buildTaskLists(ctx: AppContext, kinds: KindMap, slots: JobSlots)
       [JOB.plan]: wrap(planJob(ctx, kinds, { taskGroupConcurrency: ctx.config.taskGroupConcurrency })),
       [JOB.ungroupedTask]: runTask,
     },
+  };
+}
+
+/**
+ * A job that ran across a database outage may have been released meanwhile (its pool's
+ * heartbeat went stale and crash recovery declared it dead) and be running again elsewhere.
+ * graphile-worker 0.17 completes a job by its id alone, so this late finisher would delete
+ * the job of the run that holds it now (whose task then ends "its worker job disappeared").
+ * So after an outage a handler's success is passed on only while this pool still holds the
+ * job; otherwise the job is failed, which graphile-worker applies only to a job this pool
+ * holds: a no-op, the other run goes on. Without an outage, no extra statement.
+ */
+function completeOnlyIfStillHeld(ctx: AppContext, task: Task): Task {
+  return async (payload, helpers) => {
+    const weather = ctx.weather;
+    const episodes = weather?.episodes ?? 0;
+    const result = await task(payload, helpers);
+    if (weather && (weather.episodes !== episodes || weather.current)) {
+      const { rowCount } = await ctx.pool.query(`select 1 from ${WORKER_SCHEMA}._private_jobs where id = $1 and locked_by = $2`,
+        [helpers.job.id, helpers.job.locked_by]);
+      if (!rowCount) {
+        ctx.logger.warn({ jobId: helpers.job.id }, "a job finished after an outage in which it was released to run again: left to that run");
+        throw new Error(`job ${helpers.job.id} was released while the database was unavailable and runs again elsewhere`);
+      }
+    }
+    return result;
   };
 }
 
@@ -45,9 +72,12 @@ function reportAfterOutage(ctx: AppContext, task: Task): Task {
       return await task(payload, helpers);
     } catch (err) {
       if (isConnectionError(err)) {
-        ctx.logger.warn({ err: (err as Error).message, jobId: helpers.job.id }, "database unavailable: waiting for it before reporting the job's failure");
+        // the outage is logged once by the weather; without one (tests), per job
+        if (!ctx.weather?.report(err, "job")) {
+          ctx.logger.warn({ err: (err as Error).message, jobId: helpers.job.id }, "database unavailable: waiting for it before reporting the job's failure");
+        }
         const back = await waitForDatabase(ctx.pool, { maxMs: ctx.config.shutdownTimeoutMs });
-        ctx.logger.info({ jobId: helpers.job.id, databaseBack: back }, "reporting the job's failure for a retry");
+        ctx.logger.debug({ jobId: helpers.job.id, databaseBack: back }, "reporting the job's failure for a retry");
       }
       throw err;
     }

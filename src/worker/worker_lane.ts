@@ -57,7 +57,9 @@ export class WorkerLane {
       minAgeMs: Math.max(5_000, 3 * ctx.config.heartbeatIntervalMs),
       everyMs: ctx.config.heartbeatIntervalMs,
       onReleased: (jobIds) => ctx.logger.warn({ jobIds, lane: settings.name }, "released jobs this process had locked but no longer ran (their completion or failure was lost with a database connection): they run again"),
-      onError: (err) => ctx.logger.warn({ err: (err as Error).message, lane: settings.name }, "orphaned job sweep failed"),
+      onError: (err) => {
+        if (!ctx.weather?.report(err, "orphaned job sweep")) ctx.logger.warn({ err: (err as Error).message, lane: settings.name }, "orphaned job sweep failed");
+      },
     });
     this.sweeper = sweeper;
     // jobs of this pool whose handler runs now (a restart waits for them, not for the rest of
@@ -74,8 +76,10 @@ export class WorkerLane {
     const heartbeat = new Promise<Heartbeat>((resolve, reject) => { started = resolve; failed = reject; });
     events.on("pool:create", ({ workerPool }) => {
       this.poolId = workerPool.id;
-      const hb = new Heartbeat(ctx.pool, workerPool.id, ctx.config.heartbeatIntervalMs, (err) =>
-        ctx.logger.warn({ err: (err as Error).message, lane: settings.name }, "worker heartbeat failed"));
+      const hb = new Heartbeat(ctx.pool, workerPool.id, ctx.config.heartbeatIntervalMs, (err) => {
+        // an outage is logged once by the weather, not per missed beat
+        if (!ctx.weather?.report(err, "worker heartbeat")) ctx.logger.warn({ err: (err as Error).message, lane: settings.name }, "worker heartbeat failed");
+      });
       hb.start().then(() => started(hb), failed);
       sweeper.start(workerPool.id);
     });
@@ -118,6 +122,7 @@ export class WorkerLane {
   private async restart(runner: Runner, error: unknown): Promise<void> {
     const { ctx, settings } = this;
     const deadPool = this.poolId;
+    ctx.weather?.report(error, `worker lane ${settings.name}`);
     ctx.logger.warn({ lane: settings.name, pool: deadPool, err: (error as Error)?.message },
       "a worker lane's graphile-worker pool died with its database connection: restarting the lane once the database answers");
     // the dead pool's handlers end first (as long as a shutdown may wait for them), so that
@@ -133,7 +138,7 @@ export class WorkerLane {
     const hb = await this.heartbeat?.catch(() => undefined);
     // the database may go away again while the lane comes back: then wait again
     for (;;) {
-      if (!(await waitForDatabase(ctx.pool, { maxMs: Number.MAX_SAFE_INTEGER, everyMs: 1000, signal: this.stopSignal.signal }))) return;
+      if (!(await waitForDatabase(ctx.pool, { maxMs: Number.MAX_SAFE_INTEGER, signal: this.stopSignal.signal }))) return;
       if (this.stopping) return;
       try {
         // the dead pool's jobs (running when it died, or fetched into its local queue) run again

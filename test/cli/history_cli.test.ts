@@ -68,8 +68,11 @@ test("executions list/show, stop, status and run without a worker", async (t) =>
     assert.deepEqual({ running: st.executions.running, pending: st.executions.pending }, { running: 1, pending: 1 });
     assert.ok(st.connections.some((c: any) => c.application_name === "ebb:cli"), "the CLI's own connections are listed");
     for (const k of ["ready", "running", "scheduled", "failed"]) assert.equal(typeof st.queue[k], "number");
+    assert.ok(st.slots.max_connections > 0 && st.slots.ebb >= 1 && st.slots.in_use >= st.slots.ebb, JSON.stringify(st.slots));
+    assert.equal(st.slots.free, Math.max(0, st.slots.max_connections - st.slots.reserved_for_superusers - st.slots.in_use));
     const table = await ebb("status");
     assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /connection slots\s*│\s*\d+ of \d+ in use \(\d+ by ebb\), \d+ reserved for superusers, \d+ free/);
     assert.match(table.stdout, /scheduler leader\s*│\s*not recorded/);
     assert.match(table.stdout, /team\/old.*tags\/list answered HTTP 500/);
   });

@@ -4,11 +4,10 @@
  */
 import { loadConfig } from "../../src/config/load.js";
 import { createLogger } from "../../src/log/logger.js";
-import { runUntilStopped } from "../../src/service/process_lifecycle.js";
+import { runProcess } from "../../src/service/process_lifecycle.js";
 import { startService } from "../../src/service/service.js";
 import { testSleepKind } from "./test_sleep_kind.js";
 
 const config = loadConfig(process.env);
 const logger = createLogger(config.logLevel);
-const service = await startService(config, logger, { extraKinds: [testSleepKind] });
-process.exit(await runUntilStopped(service, logger, config.shutdownTimeoutMs));
+process.exit(await runProcess((signal) => startService(config, logger, { extraKinds: [testSleepKind], signal }), logger, config.shutdownTimeoutMs));

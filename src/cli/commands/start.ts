@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { loadConfig } from "../../config/load.js";
 import { SETTINGS } from "../../config/schema.js";
 import { createLogger } from "../../log/logger.js";
-import { runUntilStopped } from "../../service/process_lifecycle.js";
+import { runProcess } from "../../service/process_lifecycle.js";
 import { startService } from "../../service/service.js";
 import { addConfigOptions, configFlags } from "../config_options.js";
 
@@ -15,7 +15,7 @@ export function registerStart(program: Command): void {
   cmd.action(async (opts: Record<string, unknown>) => {
     const config = loadConfig(process.env, configFlags(opts));
     const logger = createLogger(config.logLevel);
-    const service = await startService(config, logger);
-    process.exitCode = await runUntilStopped(service, logger, config.shutdownTimeoutMs);
+    // signals are honoured from here on, also while startup waits for the database
+    process.exitCode = await runProcess((signal) => startService(config, logger, { signal }), logger, config.shutdownTimeoutMs);
   });
 }

@@ -5,6 +5,7 @@
 import type { Command } from "commander";
 import type pg from "pg";
 import { EBB_LOCK_SPACE, LOCKS } from "../../db/advisory_locks.js";
+import { connectionErrorCode, isConnectionError } from "../../db/database_outage.js";
 import { WORKER_SCHEMA } from "../../db/migrate.js";
 import { listExecutions, type ExecutionItem } from "../../executions/execution_queries.js";
 import { addDbOptions, withCliContext } from "../cli_session.js";
@@ -15,6 +16,12 @@ import { renderRecord, renderTable } from "../output/table.js";
 
 export interface ClusterStatus {
   database: { name: string; server_time: Date };
+  /**
+   * Connection slots of the server: when `free` reaches 0, PostgreSQL refuses new
+   * connections ("too many clients", 53300) and ebb processes wait (README "Sizing
+   * max_connections").
+   */
+  slots: { max_connections: number; reserved_for_superusers: number; in_use: number; ebb: number; free: number };
   scheduler: {
     /**
      * The process holding the scheduler's tick lock at this instant, or null. Leadership is
@@ -45,8 +52,16 @@ const OPEN_SHOWN = 20;
 const STALE_SHOWN = 10;
 
 export async function readClusterStatus(pool: pg.Pool, opts: { workerAliveMs: number }): Promise<ClusterStatus> {
-  const [db, holder, schedules, connections, queue, counts, staleCount, staleSample, workers, running, pending] = await Promise.all([
+  const [db, slots, holder, schedules, connections, queue, counts, staleCount, staleSample, workers, running, pending] = await Promise.all([
     pool.query<{ name: string; server_time: Date }>("select current_database() as name, now() as server_time"),
+    pool.query<Omit<ClusterStatus["slots"], "free">>(
+      `select current_setting('max_connections')::int as max_connections,
+              current_setting('superuser_reserved_connections')::int
+                + coalesce(nullif(current_setting('reserved_connections', true), '')::int, 0) as reserved_for_superusers,
+              count(*) filter (where backend_type = 'client backend')::int as in_use,
+              count(*) filter (where backend_type = 'client backend' and application_name like 'ebb:%')::int as ebb
+         from pg_stat_activity`,
+    ),
     // pg_locks: an advisory lock on two int4 keys is (classid, objid) with objsubid 2
     pool.query<{ pid: number; application_name: string; client_addr: string | null }>(
       `select a.pid, a.application_name, host(a.client_addr) as client_addr
@@ -102,8 +117,10 @@ export async function readClusterStatus(pool: pg.Pool, opts: { workerAliveMs: nu
   ]);
   const s = schedules.rows[0]!;
   const lockHolder = holder.rows[0] ?? null;
+  const sl = slots.rows[0]!;
   return {
     database: db.rows[0]!,
+    slots: { ...sl, free: Math.max(0, sl.max_connections - sl.reserved_for_superusers - sl.in_use) },
     scheduler: {
       tick_lock_holder: lockHolder,
       leader_note: lockHolder
@@ -133,6 +150,8 @@ function renderStatus(st: ClusterStatus): string {
   const alive = st.workers.filter((w) => w.alive).length;
   out.push(renderRecord([
     ["database", `${st.database.name} at ${formatTime(st.database.server_time)}`],
+    ["connection slots", `${st.slots.in_use} of ${st.slots.max_connections} in use (${st.slots.ebb} by ebb), ${st.slots.reserved_for_superusers} reserved for superusers, ${st.slots.free} free${
+      st.slots.free === 0 ? ": FULL - new connections are refused (too many clients); ebb processes wait for free slots and resume" : ""}`],
     ["scheduler leader", leader],
     ["schedules", `${sch.schedules_enabled} enabled, ${sch.schedules_disabled} disabled, ${sch.schedules_invalid} invalid`],
     ["scheduler lag", sch.due > 0 ? `${formatDuration(sch.lag_seconds)} (${sch.due} schedule(s) due, not fired yet)` : "none (nothing overdue)"],
@@ -172,9 +191,19 @@ export function registerStatus(program: Command): void {
     .option("--json", "print JSON");
   addDbOptions(cmd);
   cmd.action(async (opts: Record<string, unknown> & { json?: boolean }) => {
-    await withCliContext(opts, async (ctx) => {
-      const st = await readClusterStatus(ctx.pool, { workerAliveMs: ctx.config.deadWorkerTimeoutMs });
-      await writeOut(opts.json ? renderJson(st) : renderStatus(st));
-    });
+    try {
+      await withCliContext(opts, async (ctx) => {
+        const st = await readClusterStatus(ctx.pool, { workerAliveMs: ctx.config.deadWorkerTimeoutMs });
+        await writeOut(opts.json ? renderJson(st) : renderStatus(st));
+      });
+    } catch (err) {
+      if (!isConnectionError(err)) throw err;
+      // the database is what is unavailable: say so, not a stack trace
+      process.stderr.write(
+        `ebb status: the database is unavailable (${connectionErrorCode(err)}: ${(err as Error).message}); ` +
+          "running ebb processes wait for it and resume (their /readyz answers 503 and ebb_database_unavailable is 1 meanwhile)\n",
+      );
+      process.exitCode = 1;
+    }
   });
 }
