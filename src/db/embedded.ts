@@ -108,6 +108,16 @@ export async function startEmbedded(opts: {
     if (binaries) await assertReachableByOthers(binaries, "PostgreSQL binaries", "install ebb under a world-searchable path (or chmod o+x the directories above it)");
   }
   const EmbeddedPostgres = await loadEmbeddedPostgres();
+  // the server's last complaints, for the message when it does not start
+  const problems: string[] = [];
+  const onLog = (line: string) => {
+    opts.log?.(line);
+    for (const l of line.split("\n")) {
+      if (!/\b(FATAL|ERROR|PANIC):|could not/.test(l)) continue;
+      problems.push(l.trim());
+      if (problems.length > 3) problems.shift();
+    }
+  };
   const server = (tcp: boolean) =>
     new EmbeddedPostgres({
       databaseDir: pgdata,
@@ -125,15 +135,17 @@ export async function startEmbedded(opts: {
         "-c", `unix_socket_directories=${pgdata}`, "-c", "unix_socket_permissions=0700",
         "-c", `listen_addresses=${tcp ? "127.0.0.1" : ""}`, ...(opts.postgresFlags ?? []),
       ],
-      onLog: (m) => opts.log?.(m.trimEnd()),
-      onError: (m) => opts.log?.(String(m instanceof Error ? m.message : m).trimEnd()),
+      onLog: (m) => onLog(m.trimEnd()),
+      onError: (m) => onLog(String(m instanceof Error ? m.message : m).trimEnd()),
     });
   const startOrExplain = async (s: InstanceType<typeof EmbeddedPostgres>) => {
+    problems.length = 0;
     try {
       await s.start();
     } catch (err) {
+      const why = problems.length ? problems.join("; ") : err instanceof Error ? err.message : "process exited";
       throw new EmbeddedDatabaseError(
-        `embedded PostgreSQL did not start in ${pgdata} on port ${opts.port} (is the port taken, or does another process run this data dir? set EBB_EMBEDDED_PORT / --embedded-port): ${err instanceof Error ? err.message : "process exited"}`,
+        `embedded PostgreSQL did not start in ${pgdata} on port ${opts.port} (is the port taken, or does another process run this data dir? set EBB_EMBEDDED_PORT / --embedded-port): ${why}`,
       );
     }
     running.add(s);
