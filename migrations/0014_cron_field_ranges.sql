@@ -1,11 +1,14 @@
 -- Cron expressions refused when a field's value is out of range (61 * * * *, 99 99 99 99 99)
 -- or when the day of month and the month can never coincide (0 0 31 2 *): such a schedule
--- was accepted and then silently never ran. ebb.cron_shape_error is what the triggers of
--- ebb.schedules and ebb.policies call, so both refuse these with the field named, e.g.
+-- was accepted and then silently never ran. Triggers on ebb.schedules and ebb.policies
+-- refuse them with the field named when a cron is written or changed, e.g.
 --   schedules.cron: minute (field 1): 61 is out of range 0-59 (got '61 * * * *')
+-- Rows written before keep working as they did: updating their other columns (the
+-- scheduler's bookkeeping, enabling a policy) is not refused; the scheduler marks them in
+-- schedules.invalid_reason.
 -- The grammar is croner's (the scheduler's parser): numbers or names (JAN, MON), a-b ranges,
 -- */n and a-b/n steps, lists; ? in day of month and weekday; L, LW and nW in day of month;
--- nL and n#k in weekday (0 and 7 are Sunday).
+-- nL and n#k in weekday (0 and 7 are Sunday). Never stricter than croner on what can fire.
 
 -- One value of a field as a number, or null when it is neither a number nor a known name.
 create function ebb.cron_value(token text, field_name text) returns integer
@@ -36,9 +39,6 @@ begin
       return format('%s has an empty list item', quote_literal(field));
     end if;
     if part in ('*', '?') then
-      if part = '?' and field_name not in ('day of month', 'weekday') then
-        return '? is allowed in day of month and weekday only';
-      end if;
       continue;
     end if;
     if field_name = 'day of month' and upper(part) in ('L', 'LW') then
@@ -123,7 +123,9 @@ begin
   return out;
 end $$;
 
-create or replace function ebb.cron_shape_error(expr text) returns text
+-- Null when every field of `expr` is in range and the schedule can fire, else the reason.
+-- Expressions of the wrong shape are left to ebb.cron_shape_error (it runs first).
+create function ebb.cron_range_error(expr text) returns text
 language plpgsql immutable as $$
 declare
   fields text[];
@@ -136,22 +138,10 @@ declare
   months integer[];
   month_days constant integer[] := array[31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 begin
-  if expr is null or btrim(expr) = '' then
-    return 'is empty';
-  end if;
-  if lower(btrim(expr)) in ('@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly') then
+  if ebb.cron_shape_error(expr) is not null or btrim(expr) like '@%' then
     return null;
   end if;
   fields := regexp_split_to_array(btrim(expr), '\s+');
-  if array_length(fields, 1) not in (5, 6) then
-    return format('must have 5 fields (minute hour day month weekday) or 6 (second first), got %s',
-                  array_length(fields, 1));
-  end if;
-  for i in 1 .. array_length(fields, 1) loop
-    if fields[i] !~ '^[0-9A-Za-z*?,/#-]+$' then
-      return format('field %s (%s) has characters other than digits, letters and * ? , / - #', i, fields[i]);
-    end if;
-  end loop;
   names := array['minute', 'hour', 'day of month', 'month', 'weekday'];
   lows := array[0, 0, 1, 1, 0];
   highs := array[59, 23, 31, 12, 7];
@@ -185,3 +175,25 @@ begin
   end if;
   return null;
 end $$;
+
+-- Checked when a cron is written or changed only. Named to fire after the *_before_write
+-- triggers (same timing, alphabetical order), so a shape error is reported first.
+create function ebb.cron_ranges_before_write() returns trigger
+language plpgsql as $$
+declare
+  problem text;
+begin
+  if new.cron is not null and (tg_op = 'INSERT' or new.cron is distinct from old.cron) then
+    problem := ebb.cron_range_error(new.cron);
+    if problem is not null then
+      raise exception '%.cron: % (got %)', tg_table_name, problem, quote_literal(new.cron)
+        using errcode = 'check_violation', column = 'cron';
+    end if;
+  end if;
+  return new;
+end $$;
+
+create trigger schedules_cron_ranges before insert or update of cron on ebb.schedules
+  for each row execute function ebb.cron_ranges_before_write();
+create trigger policies_cron_ranges before insert or update of cron on ebb.policies
+  for each row execute function ebb.cron_ranges_before_write();
