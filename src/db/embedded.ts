@@ -1,6 +1,6 @@
 import type { ChildProcess } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
-import { access, chmod, mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
+import { access, chmod, mkdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { constants } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -156,6 +156,10 @@ export async function startEmbedded(opts: {
     creds = { password: randomBytes(24).toString("base64url"), instance_id: randomUUID(), applied: false };
     await writeCredentials(dataDir, creds);
   }
+  if (creds.applied) {
+    const adopted = await adoptOrphan(dataDir, creds, opts.log);
+    if (adopted) return adopted;
+  }
   if (!(await exists(path.join(pgdata, "PG_VERSION")))) await server(false).initialise();
   if (!creds.applied) {
     const local = server(false);
@@ -173,11 +177,68 @@ export async function startEmbedded(opts: {
   const url = tcpUrl(creds.password, opts.port);
   try {
     await verifyIdentity(url, creds, dataDir, opts.port);
+    await writeFile(ownerPath(dataDir), `${process.pid}\n`);
   } catch (err) {
     await stopServer(tcp);
     throw err;
   }
-  return { url, stop: () => stopServer(tcp) };
+  return {
+    url,
+    stop: async () => {
+      await stopServer(tcp);
+      await unlink(ownerPath(dataDir)).catch(() => {});
+    },
+  };
+}
+
+/** Which process runs the data dir's server (`ebb start`, or a command for its duration). */
+function ownerPath(dataDir: string): string {
+  return path.join(dataDir, "embedded-postgres.owner");
+}
+
+/**
+ * A server of this data dir still running after the ebb process that started it died (kill
+ * -9 leaves PostgreSQL running): taken over once it proved to be this data dir's, and
+ * stopped like an own one. A server whose owner still lives is refused (exit 2).
+ */
+async function adoptOrphan(dataDir: string, creds: EmbeddedCredentials, log?: (line: string) => void): Promise<EmbeddedDatabase | undefined> {
+  const state = await embeddedState(dataDir);
+  if (!state.running) return undefined;
+  const owner = Number((await readFile(ownerPath(dataDir), "utf8").catch(() => "")).trim());
+  if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && alive(owner)) {
+    throw new EmbeddedDatabaseError(
+      `the embedded PostgreSQL of ${dataDir} (pid ${state.running.pid}, port ${state.running.port}) is run by another ebb process (pid ${owner}): stop that one first, or use another --data-dir / EBB_DATA_DIR`,
+    );
+  }
+  const { pid, port } = state.running;
+  const url = tcpUrl(creds.password, port);
+  if ((await verifyIdentity(url, creds, dataDir, port)) === "refused") return undefined;
+  await writeFile(ownerPath(dataDir), `${process.pid}\n`);
+  log?.(`taking over the embedded PostgreSQL already running in ${dataDir} (pid ${pid}, port ${port}), left by a process that ended`);
+  const handle: EmbeddedServer = {
+    killNow: () => signal(pid, "SIGINT"),
+    stop: async () => {
+      signal(pid, "SIGINT");
+      // fast shutdown: sessions end, the server writes a checkpoint and exits
+      for (let i = 0; i < 1200 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+    },
+  };
+  running.add(handle);
+  return {
+    url,
+    stop: async () => {
+      await stopServer(handle);
+      await unlink(ownerPath(dataDir)).catch(() => {});
+    },
+  };
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
 }
 
 function tcpUrl(password: string, port: number): string {
@@ -281,6 +342,8 @@ async function verifyIdentity(url: string, creds: EmbeddedCredentials, dataDir: 
 
 interface EmbeddedServer {
   stop(): Promise<void>;
+  /** Synchronous, for the 'exit' handler (a server taken over; own ones are child processes). */
+  killNow?(): void;
 }
 
 /** Servers this process started and has not stopped: the exit handler takes them down. */
@@ -354,7 +417,10 @@ async function loadEmbeddedPostgres() {
   if (!exitHandlerInstalled) {
     exitHandlerInstalled = true;
     process.on("exit", () => {
-      for (const server of running) (server as unknown as { process?: ChildProcess }).process?.kill("SIGINT");
+      for (const server of running) {
+        if (server.killNow) server.killNow();
+        else (server as unknown as { process?: ChildProcess }).process?.kill("SIGINT");
+      }
     });
   }
   return EmbeddedPostgres;

@@ -98,7 +98,39 @@ test("ebb start gives its embedded PostgreSQL a random password (0600 file), loo
   assert.equal(taken.code, 2, taken.stderr);
   assert.match(taken.stderr, /embedded PostgreSQL did not start .*is the port taken.*Address already in use/);
   assert.equal(taken.stdout, "");
+
+  // a second ebb start on a data dir in use is refused; after kill -9 of the first, the
+  // server it left running is taken over by the next ebb start, and stopped with it
+  const first = spawnEbb(["start", "--http-port", "0", "--roles", "worker"], env);
+  t.after(() => first.child.kill("SIGKILL"));
+  await first.waitForLog((l) => l.msg === "ebb ready", 120_000);
+  const second = await runEbb(["start", "--http-port", "0", "--roles", "worker"], env);
+  assert.equal(second.code, 2, second.stderr);
+  assert.match(second.stderr, new RegExp(`is run by another ebb process \\(pid ${first.child.pid}\\)`));
+  first.child.kill("SIGKILL");
+  await first.exited;
+  const postmaster = Number((await readFile(pidFile, "utf8")).split("\n")[0]);
+  assert.ok(alive(postmaster), "kill -9 left the embedded PostgreSQL running");
+  const next = spawnEbb(["start", "--http-port", "0", "--roles", "worker"], env);
+  t.after(() => next.child.kill("SIGKILL"));
+  await next.waitForLog((l) => l.msg === "ebb ready", 120_000);
+  const st = await runEbb(["status", "--json"], env);
+  assert.equal(st.code, 0, st.stderr);
+  assert.ok(JSON.parse(st.stdout).workers.some((w: any) => w.alive && w.pid === next.child.pid));
+  next.child.kill("SIGTERM");
+  assert.equal((await next.exited).code, 0, next.stderr());
+  assert.equal(alive(postmaster), false, "the server taken over stopped with ebb");
+  assert.doesNotMatch(next.stderr(), EXIT_HOOK_ERROR);
 });
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 test("without DATABASE_URL and without an initialised data dir, commands say so (exit 2) instead of creating a cluster", { timeout: 120_000 }, async (t) => {
   const dataDir = await tempDataDir(t, "embedded-none");
