@@ -42,13 +42,13 @@ async function login(port: number, password: string, sql?: string): Promise<stri
   }
 }
 
-test("ebb start gives its embedded PostgreSQL a random password (0600 file), loopback and a private socket; commands use that server, and no process ends with the exit-hook TypeError", { timeout: 300_000 }, async (t) => {
+test("ebb start gives its embedded PostgreSQL a random password (0600 file), loopback and a private socket; commands use that server, and no process ends with the exit-hook TypeError", { timeout: 900_000 }, async (t) => {
   const dataDir = await tempDataDir(t, "embedded-secret");
   const port = await freePort();
   const env = { DATABASE_URL: "", EBB_DATA_DIR: dataDir, EBB_EMBEDDED_PORT: String(port) };
   const ebb = spawnEbb(["start", "--http-port", "0", "--roles", "worker,http"], env);
   t.after(() => ebb.child.kill("SIGKILL"));
-  await ebb.waitForLog((l) => l.msg === "ebb ready", 120_000);
+  await ebb.waitForLog((l) => l.msg === "ebb ready", 240_000);
 
   const file = path.join(dataDir, CREDENTIALS_FILE);
   assert.equal((await stat(file)).mode & 0o777, 0o600, "the password file is readable by its owner only");
@@ -103,7 +103,7 @@ test("ebb start gives its embedded PostgreSQL a random password (0600 file), loo
   // server it left running is taken over by the next ebb start, and stopped with it
   const first = spawnEbb(["start", "--http-port", "0", "--roles", "worker"], env);
   t.after(() => first.child.kill("SIGKILL"));
-  await first.waitForLog((l) => l.msg === "ebb ready", 120_000);
+  await first.waitForLog((l) => l.msg === "ebb ready", 240_000);
   const second = await runEbb(["start", "--http-port", "0", "--roles", "worker"], env);
   assert.equal(second.code, 2, second.stderr);
   assert.match(second.stderr, new RegExp(`is run by another ebb process \\(pid ${first.child.pid}\\)`));
@@ -113,7 +113,7 @@ test("ebb start gives its embedded PostgreSQL a random password (0600 file), loo
   assert.ok(alive(postmaster), "kill -9 left the embedded PostgreSQL running");
   const next = spawnEbb(["start", "--http-port", "0", "--roles", "worker"], env);
   t.after(() => next.child.kill("SIGKILL"));
-  await next.waitForLog((l) => l.msg === "ebb ready", 120_000);
+  await next.waitForLog((l) => l.msg === "ebb ready", 240_000);
   const st = await runEbb(["status", "--json"], env);
   assert.equal(st.code, 0, st.stderr);
   assert.ok(JSON.parse(st.stdout).workers.some((w: any) => w.alive && w.pid === next.child.pid));
@@ -132,7 +132,7 @@ function alive(pid: number): boolean {
   }
 }
 
-test("without DATABASE_URL and without an initialised data dir, commands say so (exit 2) instead of creating a cluster", { timeout: 120_000 }, async (t) => {
+test("without DATABASE_URL and without an initialised data dir, commands say so (exit 2) instead of creating a cluster", { timeout: 600_000 }, async (t) => {
   const dataDir = await tempDataDir(t, "embedded-none");
   const env = { DATABASE_URL: "", EBB_DATA_DIR: dataDir, EBB_EMBEDDED_PORT: String(await freePort()) };
   for (const args of [["status"], ["migrate"], ["policy", "list"], ["executions", "list"], ["run", "p"]]) {
@@ -145,7 +145,7 @@ test("without DATABASE_URL and without an initialised data dir, commands say so 
   await assert.rejects(stat(path.join(dataDir, "pg")), "no cluster was created");
 });
 
-test("a data dir initialised with the old default password gets a random one on its next start", { timeout: 300_000 }, async (t) => {
+test("a data dir initialised with the old default password gets a random one on its next start", { timeout: 900_000 }, async (t) => {
   const dataDir = await tempDataDir(t, "embedded-legacy");
   const port = await freePort();
   // make it look like ebb's earlier data dirs: password "postgres", no id, no password file
