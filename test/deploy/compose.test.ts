@@ -45,7 +45,7 @@ test("docker-compose.yml refuses to run without the API and events tokens, namin
   }
 });
 
-test("the registry takes the notification endpoint and its token from the environment that docker-compose.yml sets", { skip: composeSkipReason() || registrySkipReason(), timeout: 30_000 }, async (t) => {
+test("the registry takes the notification endpoint and its token from the environment that docker-compose.yml sets", { skip: composeSkipReason() || registrySkipReason(), timeout: 180_000 }, async (t) => {
   const out = composeConfig();
   const m = /REGISTRY_NOTIFICATIONS_ENDPOINTS: '([\s\S]*?)'\n/.exec(service(out, "registry"));
   assert.ok(m, "the endpoint is set through the environment");
@@ -61,7 +61,7 @@ test("the registry takes the notification endpoint and its token from the enviro
   t.after(() => child.kill("SIGKILL"));
   let log = "";
   const configured = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the registry configured no endpoint:\n${log}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`the registry configured no endpoint:\n${log}`)), 120_000);
     const onData = (c: Buffer) => {
       log += c.toString();
       const line = log.split("\n").find((l) => l.includes("configuring endpoint ebb"));

@@ -10,6 +10,7 @@ import { test } from "node:test";
 import pg from "pg";
 import { CREDENTIALS_FILE, startEmbedded } from "../../src/db/embedded.js";
 import { SERVER_URL } from "../support/db.js";
+import { runCli } from "../cli/support/run_cli.js";
 import { runEbb, spawnEbb } from "../support/ebb_process.js";
 import { freePort } from "../support/ports.js";
 
@@ -135,8 +136,9 @@ function alive(pid: number): boolean {
 test("without DATABASE_URL and without an initialised data dir, commands say so (exit 2) instead of creating a cluster", { timeout: 600_000 }, async (t) => {
   const dataDir = await tempDataDir(t, "embedded-none");
   const env = { DATABASE_URL: "", EBB_DATA_DIR: dataDir, EBB_EMBEDDED_PORT: String(await freePort()) };
-  for (const args of [["status"], ["migrate"], ["policy", "list"], ["executions", "list"], ["run", "p"]]) {
-    const r = await runEbb(args, env);
+  // one real process (the exit code reaches the shell), the others through main() in this process
+  for (const [i, args] of [["status"], ["migrate"], ["policy", "list"], ["executions", "list"], ["run", "p"]].entries()) {
+    const r = i === 0 ? await runEbb(args, env) : await runCli(args, env);
     assert.equal(r.code, 2, `ebb ${args.join(" ")}: ${r.stderr}`);
     assert.match(r.stderr, /DATABASE_URL \(--database-url\) is not set and the data dir .* holds no embedded PostgreSQL; run "ebb start" first/);
     assert.doesNotMatch(r.stderr, EXIT_HOOK_ERROR);
