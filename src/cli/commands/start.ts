@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { loadConfig } from "../../config/load.js";
+import { assertHttpExposure, loadConfig } from "../../config/load.js";
 import { SETTINGS } from "../../config/schema.js";
 import { createLogger } from "../../log/logger.js";
 import { runProcess } from "../../service/process_lifecycle.js";
@@ -14,6 +14,7 @@ export function registerStart(program: Command): void {
   addConfigOptions(cmd, Object.keys(SETTINGS) as (keyof typeof SETTINGS)[]);
   cmd.action(async (opts: Record<string, unknown>) => {
     const config = loadConfig(process.env, configFlags(opts));
+    assertHttpExposure(config);
     const logger = createLogger(config.logLevel);
     // signals are honoured from here on, also while startup waits for the database
     process.exitCode = await runProcess((signal) => startService(config, logger, { signal }), logger, config.shutdownTimeoutMs);
