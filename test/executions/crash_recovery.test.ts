@@ -8,7 +8,7 @@ import { installTestKind, spawnTestEbb } from "../support/test_kinds.js";
 test("kill -9 of a worker mid-task: another process resumes its tasks within the timeout; none lost, none completed twice", async () => {
   const db = await freshDatabase();
   await installTestKind(db.pool);
-  const q = async (sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows;
+  const { q } = db;
   await q("insert into public.test_kind_targets (target_id, tasks, sleep_ms) values (1, 6, 3000)");
   const env = {
     DATABASE_URL: db.url, EBB_POOL_SIZE: "4", EBB_WORKER_CONCURRENCY: "2",

@@ -6,6 +6,7 @@ import { createPool } from "../../src/db/pool.js";
 import { startPrivatePostgres } from "../support/private_postgres.js";
 import { assertStormOutcome } from "../support/storm_checks.js";
 import { installTestKind, spawnTestEbb } from "../support/test_kinds.js";
+import { queryRows } from "../support/db.js";
 
 const SCHEDULES = 300;
 const TASKS_PER_EXECUTION = 2;
@@ -29,7 +30,7 @@ test(`max_connections=30, ${PROCESSES} ebb processes of pool ${POOL_SIZE}, ${SCH
   try {
     await migrate(pool);
     await installTestKind(pool);
-    const q = async (sql: string, params: unknown[] = []) => (await pool.query(sql, params)).rows;
+    const q = queryRows(pool);
     assert.equal((await q("show max_connections"))[0].max_connections, "30");
     await q(
       `insert into public.test_kind_targets (target_id, tasks, sleep_ms)

@@ -23,7 +23,7 @@ test(`${PROCESSES} ebb processes behind PgBouncer (transaction mode, pool ${PGBO
   await installTestKind(db.pool);
   const bouncer = await startPgBouncer({ serverUrl: SERVER_URL, poolMode: "transaction", poolSize: PGBOUNCER_POOL_SIZE });
   after(() => bouncer.stop());
-  const q = async (sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows;
+  const { q } = db;
   await q(`insert into public.test_kind_targets (target_id, tasks, sleep_ms)
            select i, $1, 50 from generate_series(1, $2) i`, [TASKS_PER_EXECUTION, SCHEDULES]);
 

@@ -29,7 +29,7 @@ test("registry credentials never appear in logs (debug), the HTTP API, metrics, 
   const old = await pushImage(reg, "secure/app", { tag: "v1" });
   const newest = await pushImage(reg, "secure/app", { tag: "v2" });
   const db = await freshDatabase();
-  const q = async (sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows;
+  const { q } = db;
   const [good] = await q("insert into ebb.registries (name, base_url, auth_kind, credentials_ref) values ('good', $1, 'basic', 'env:EBB_TEST_REG_GOOD') returning id", [reg.url]);
   const [bad] = await q("insert into ebb.registries (name, base_url, auth_kind, credentials_ref) values ('bad', $1, 'basic', 'env:EBB_TEST_REG_BAD') returning id", [reg.url]);
   const ebb = spawnEbb(["start"], {
