@@ -44,7 +44,7 @@ test(`max_connections=30, ${PROCESSES} ebb processes of pool ${POOL_SIZE}, ${SCH
       EBB_SCHEDULER_INTERVAL_MS: "500", EBB_HEARTBEAT_INTERVAL_MS: "1000", EBB_DEAD_WORKER_TIMEOUT_MS: "10000",
     };
     const procs = Array.from({ length: PROCESSES }, () => spawnTestEbb(env));
-    await Promise.all(procs.map((p) => p.waitForLog((l) => l.msg === "ebb ready", 60_000)));
+    await Promise.all(procs.map((p) => p.waitForReady()));
 
     // Sample pg_stat_activity from now on: ebb's connections and every client backend.
     let peakEbb = 0;

@@ -27,7 +27,7 @@ test("PostgreSQL crashes while tasks end by the hundred (async-commit bookkeepin
     EBB_LOG_LEVEL: "info", EBB_HEARTBEAT_INTERVAL_MS: "500", EBB_DEAD_WORKER_TIMEOUT_MS: "5000",
   };
   const ebb = spawnTestEbb(env);
-  await ebb.waitForLog((l) => l.msg === "ebb ready", 60_000);
+  await ebb.waitForReady();
   const { rows: [{ id }] } = await pool.query("select ebb.trigger_execution('test_sleep', 1, false) as id");
   await waitFor("a few hundred tasks ended", async () =>
     (await pool.query("select count(*)::int as n from ebb.tasks where status = 'success'")).rows[0].n >= 300, 60_000);

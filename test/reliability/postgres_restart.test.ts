@@ -43,7 +43,7 @@ async function restartMidExecution(opts: { tasks: number; sleepMs: number; stopC
     EBB_STOP_CHECK_INTERVAL_MS: String(opts.stopCheckIntervalMs),
   };
   let ebb = spawnTestEbb(env);
-  let ready = await ebb.waitForLog((l) => l.msg === "ebb ready", 60_000);
+  let ready = await ebb.waitForReady();
   const readyz = async () => (await fetch(`${String(ready.http)}/readyz`)).status;
   const alive = (what: string) =>
     assert.ok(ebb.child.exitCode === null && ebb.child.signalCode === null, `${what}: ebb exited (${ebb.child.exitCode}); stderr:\n${ebb.stderr().slice(-3000)}`);
@@ -75,7 +75,7 @@ async function restartMidExecution(opts: { tasks: number; sleepMs: number; stopC
       (await q("select 1 from ebb.executions where id = $1 and status not in ('pending', 'running')", [id])).length > 0, 30_000);
     if (ebb.child.exitCode !== null) {
       ebb = spawnTestEbb(env);
-      ready = await ebb.waitForLog((l) => l.msg === "ebb ready", 60_000);
+      ready = await ebb.waitForReady();
     }
   }
 
