@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { migrate, MIGRATIONS_DIR } from "../../src/db/migrate.js";
 import { freshDatabase } from "../support/db.js";
-import { waitFor } from "../support/wait_for.js";
+import { waitUntil } from "../support/wait_for.js";
 import { pushImage, pushIndex, pushManifest, pushReferrer, type PushedManifest } from "../support/oci_push.js";
 import { registrySkipReason, startRegistry } from "../support/registry.js";
 import { startFaultProxy } from "../support/registry_fault_proxy.js";
@@ -65,11 +65,6 @@ async function uninspectedCount(pool: pg.Pool): Promise<number> {
     `select count(*)::int as n from ebb.artifacts a join ebb.repositories rp on rp.id = a.repository_id
       where rp.name = $1 and a.inspected_at is null`, [REPO]);
   return r.rows[0]!.n;
-}
-
-/** `read()` polled until `ok` says its value is the awaited one. */
-function waitUntil<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, ms = 60_000): Promise<T> {
-  return waitFor(what, async () => { const v = await read(); return ok(v) ? { v } : undefined; }, ms, 50).then((r) => r.v);
 }
 
 /** Push events through the ingest's own parse, classification and catalog write. */

@@ -7,21 +7,12 @@ import { startPrivatePostgres } from "../support/private_postgres.js";
 import { assertStormOutcome } from "../support/storm_checks.js";
 import { installTestKind, spawnTestEbb } from "../support/test_kinds.js";
 import { queryRows } from "../support/db.js";
+import { waitFor } from "../support/wait_for.js";
 
 const SCHEDULES = 300;
 const TASKS_PER_EXECUTION = 2;
 const POOL_SIZE = 8;
 const PROCESSES = 3;
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs: number): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
 
 test(`max_connections=30, ${PROCESSES} ebb processes of pool ${POOL_SIZE}, ${SCHEDULES} schedules on one cron second: no "too many clients", every execution completes once, connections stay within the pools`, async () => {
   const server = await startPrivatePostgres({ postgresFlags: ["-c", "max_connections=30"] });
