@@ -10,7 +10,7 @@
  *   EBB_TEST_CONCURRENCY=1 npm test
  */
 import { spawn } from "node:child_process";
-import { mkdtemp, readdir, rm, chmod } from "node:fs/promises";
+import { chmod, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -59,13 +59,17 @@ env[TEMPLATE_ENV] = template;
 process.stdout.write(`# migrated template database ${template} in ${Date.now() - t0} ms\n`);
 
 const concurrency = env.EBB_TEST_CONCURRENCY ?? "3";
-const fileTimes = fileURLToPath(new URL("./support/file_times_reporter.mjs", import.meta.url));
+const support = (name: string) => fileURLToPath(new URL(`./support/${name}`, import.meta.url));
+const statsDir = await mkdtemp(path.join(tmpdir(), "ebb-test-stats-"));
+const timesLog = path.join(statsDir, "times.jsonl");
+env.EBB_TEST_CPU_LOG = path.join(statsDir, "cpu.jsonl");
 const child = spawn(
   process.execPath,
   [
-    "--import", "tsx", "--test", `--test-concurrency=${concurrency}`,
+    "--import", "tsx", "--import", support("file_cpu_hook.mjs"),
+    "--test", `--test-concurrency=${concurrency}`,
     "--test-reporter=spec", "--test-reporter-destination=stdout",
-    `--test-reporter=${fileTimes}`, "--test-reporter-destination=stdout",
+    `--test-reporter=${support("file_times_reporter.mjs")}`, `--test-reporter-destination=${timesLog}`,
     ...files,
   ],
   { stdio: "inherit", env },
@@ -74,7 +78,29 @@ const child = spawn(
 process.on("SIGINT", () => {});
 process.on("SIGTERM", () => child.kill("SIGTERM"));
 const code: number = await new Promise((resolve) => child.on("exit", (c, s) => resolve(c ?? (s ? 1 : 0))));
+process.stdout.write(await fileTable(timesLog, env.EBB_TEST_CPU_LOG));
+await rm(statsDir, { recursive: true, force: true });
 await dropTemplate(template, env.DATABASE_URL).catch((err: Error) => process.stderr.write(`# could not drop ${template}: ${err.message}\n`));
 if (embedded) await embedded.stop();
 if (embeddedDir) await rm(embeddedDir, { recursive: true, force: true });
 process.exit(code);
+
+/** Every test file's wall time and CPU time (its process and the processes it started), slowest first. */
+async function fileTable(timesLog: string, cpuLog: string): Promise<string> {
+  const lines = async (p: string) => (await readFile(p, "utf8").catch(() => "")).split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  const cpu = new Map<string, { cpuMs: number; childrenCpuMs: number }>((await lines(cpuLog)).map((c) => [path.resolve(c.file), c]));
+  const rows: { file: string; wallMs: number; passed: boolean }[] = (await lines(timesLog)).sort((a, b) => b.wallMs - a.wallMs);
+  if (!rows.length) return "";
+  const width = Math.max(...rows.map((r) => path.relative(process.cwd(), r.file).length));
+  const secs = (ms: number | undefined) => (ms === undefined ? "?" : (ms / 1000).toFixed(1)).padStart(7);
+  let out = `\n# test files by wall time, slowest first${" ".repeat(Math.max(0, width - 37))}   wall s    cpu s  (children)\n`;
+  for (const r of rows) {
+    const c = cpu.get(path.resolve(r.file));
+    out += `# ${r.passed ? " " : "✖"} ${path.relative(process.cwd(), r.file).padEnd(width)} ${secs(r.wallMs)}  ${secs(c?.cpuMs)}  (${secs(c?.childrenCpuMs).trim()})\n`;
+  }
+  const total = [...cpu.values()].reduce((n, c) => n + c.cpuMs, 0);
+  out += `# ${rows.length} files; CPU of the test files and their children: ${(total / 1000).toFixed(0)} s\n`;
+  const failed = rows.filter((r) => !r.passed);
+  if (failed.length) out += `# failed files: ${failed.map((r) => path.relative(process.cwd(), r.file)).join(", ")}\n`;
+  return out;
+}

@@ -6,6 +6,7 @@ import { runEbb } from "../support/ebb_process.js";
 import { freshDatabase } from "../support/db.js";
 import { SECRET_REF, seedHistory } from "./support/history_seed.js";
 import { runCli } from "./support/run_cli.js";
+import { waitFor } from "../support/wait_for.js";
 
 test("executions list/show, stop, status and run without a worker", async (t) => {
   const db = await freshDatabase(t);
@@ -99,11 +100,8 @@ test("executions list/show, stop, status and run without a worker", async (t) =>
     await db.pool.query("update ebb.worker_heartbeats set last_seen_at = now() where pool_id = 'pool-alive'");
     const waiting = ebb("stop", String(id), "--wait", "--json");
     // what a worker does at its next checkpoint: the task ends stopped, then the execution
-    const deadline = Date.now() + 10_000;
-    while (!(await db.pool.query("select stop_requested from ebb.executions where id = $1", [id])).rows[0].stop_requested) {
-      assert.ok(Date.now() < deadline, "stop was never requested");
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitFor("ebb stop to request the stop", async () =>
+      (await db.pool.query("select stop_requested from ebb.executions where id = $1", [id])).rows[0].stop_requested, 120_000, 50);
     await db.pool.query("update ebb.tasks set status = 'stopped', ended_at = now(), error = 'stop requested' where execution_id = $1", [id]);
     await db.pool.query("update ebb.executions set status = 'stopped', ended_at = now() where id = $1", [id]);
     const r = await waiting;

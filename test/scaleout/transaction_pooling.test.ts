@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { freshDatabase, SERVER_URL } from "../support/db.js";
-import { runEbb } from "../support/ebb_process.js";
+import { runCli } from "../cli/support/run_cli.js";
 import { startPgBouncer } from "../support/pgbouncer.js";
 import { installTestKind, spawnTestEbb } from "../support/test_kinds.js";
 import { waitFor } from "../support/wait_for.js";
@@ -25,10 +25,12 @@ async function triggerAndCount(db: Awaited<ReturnType<typeof freshDatabase>>, n:
 }
 
 test("a bad pooling mode or poll interval is refused at start, naming the setting (exit 2)", async () => {
-  const mode = await runEbb(["start"], { DATABASE_URL: SERVER_URL, EBB_DATABASE_POOLING: "session" });
+  // through main() in this process: the same parsing and exit code as the binary, refused
+  // before anything starts (test/service/start_stop.test.ts runs the binary itself)
+  const mode = await runCli(["start"], { DATABASE_URL: SERVER_URL, EBB_DATABASE_POOLING: "session" });
   assert.equal(mode.code, 2, mode.stderr);
   assert.match(mode.stderr, /EBB_DATABASE_POOLING \(--database-pooling\): must be one of direct, transaction \(got "session"\)/);
-  const poll = await runEbb(["start", "--worker-poll-interval-ms", "10"], { DATABASE_URL: SERVER_URL });
+  const poll = await runCli(["start", "--worker-poll-interval-ms", "10"], { DATABASE_URL: SERVER_URL });
   assert.equal(poll.code, 2, poll.stderr);
   assert.match(poll.stderr, /EBB_WORKER_POLL_INTERVAL_MS \(--worker-poll-interval-ms\): must be >= 50/);
 });
