@@ -3,11 +3,12 @@
  * several files at once. Uses DATABASE_URL when set; otherwise boots ONE embedded PostgreSQL
  * for the whole run (each test file still gets its own fresh database). Migrations run once
  * per run, into a template database that every test file's fresh database is cloned from;
- * the template is dropped at the end. After the spec output, every file's wall time is
- * listed, slowest first.
+ * the template is dropped at the end. After the spec output, every file's wall time and CPU
+ * time (with the processes it started) are listed, slowest first.
  *   npm test                      # everything
  *   npm test -- test/db           # only files under test/db
- *   EBB_TEST_CONCURRENCY=1 npm test
+ *   EBB_TEST_CONCURRENCY=1 npm test   # test files at once (default 3)
+ *   EBB_TEST_TIMEOUT_MS=...           # hang guard per test (default 15 minutes)
  */
 import { spawn } from "node:child_process";
 import { chmod, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
@@ -59,6 +60,9 @@ env[TEMPLATE_ENV] = template;
 process.stdout.write(`# migrated template database ${template} in ${Date.now() - t0} ms\n`);
 
 const concurrency = env.EBB_TEST_CONCURRENCY ?? "3";
+// One hang guard for every test instead of per-test windows: a test awaits its conditions with
+// deadlines of its own, and only a test stuck past this is cut off.
+const testTimeoutMs = env.EBB_TEST_TIMEOUT_MS ?? "900000";
 const support = (name: string) => fileURLToPath(new URL(`./support/${name}`, import.meta.url));
 const statsDir = await mkdtemp(path.join(tmpdir(), "ebb-test-stats-"));
 const timesLog = path.join(statsDir, "times.jsonl");
@@ -67,7 +71,7 @@ const child = spawn(
   process.execPath,
   [
     "--import", "tsx", "--import", support("file_cpu_hook.mjs"),
-    "--test", `--test-concurrency=${concurrency}`,
+    "--test", `--test-concurrency=${concurrency}`, `--test-timeout=${testTimeoutMs}`,
     "--test-reporter=spec", "--test-reporter-destination=stdout",
     `--test-reporter=${support("file_times_reporter.mjs")}`, `--test-reporter-destination=${timesLog}`,
     ...files,

@@ -16,7 +16,7 @@ import { registrySkipReason, startRegistry } from "../support/registry.js";
 const policyCommand = buildProgram().commands.some((c) => c.name() === "policy");
 const skip = registrySkipReason() ?? (policyCommand ? undefined : "ebb policy is not registered in src/cli/main.ts yet");
 
-test("sync, policy create, dry run, run --wait, executions list: real processes, real registry", { skip, timeout: 120_000 }, async (t) => {
+test("sync, policy create, dry run, run --wait, executions list: real processes, real registry", { skip }, async (t) => {
   const db = await freshDatabase(t);
   const reg = await startRegistry(t);
   const dir = await mkdtemp(join(tmpdir(), "ebb-run-e2e-"));

@@ -10,7 +10,7 @@ import { TOKEN, artifacts, seedRegistry, startEventsServer, tags } from "./suppo
 const waitFor = <T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, ms = 60_000): Promise<T> =>
   waitUntil(what, read, ok, ms, 50);
 
-test("a real docker-registry notifies ebb: push, pull and delete through its HTTP API update the catalog", { skip: registrySkipReason(), timeout: 60_000 }, async (t) => {
+test("a real docker-registry notifies ebb: push, pull and delete through its HTTP API update the catalog", { skip: registrySkipReason() }, async (t) => {
   const db = await freshDatabase(t);
   await seedRegistry(db.pool, "local");
   const server = await startEventsServer(t, db.pool, db.url, { eventsFlushIntervalMs: 50 });
@@ -62,7 +62,7 @@ test("a real docker-registry notifies ebb: push, pull and delete through its HTT
   assert.equal(server.ingest.counters.envelopesRefused.bad_request, 0, "every envelope of the real registry parsed");
 });
 
-test("a registry sending the wrong token changes nothing (and keeps retrying)", { skip: registrySkipReason(), timeout: 60_000 }, async (t) => {
+test("a registry sending the wrong token changes nothing (and keeps retrying)", { skip: registrySkipReason() }, async (t) => {
   const db = await freshDatabase(t);
   await seedRegistry(db.pool, "local");
   const server = await startEventsServer(t, db.pool, db.url, { eventsFlushIntervalMs: 50 });

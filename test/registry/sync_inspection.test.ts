@@ -85,7 +85,7 @@ function pushOf(m: PushedManifest, tag?: string) {
   return pushEvent({ repo: REPO, digest: m.digest, mediaType: m.mediaType, size: m.size, at: new Date(), ...(tag ? { tag } : {}) });
 }
 
-test("artifacts known only from the registry's push notifications are read by the next sync: subject, platforms, created", { skip, timeout: 90_000 }, async (t) => {
+test("artifacts known only from the registry's push notifications are read by the next sync: subject, platforms, created", { skip }, async (t) => {
   const db = await freshDatabase(t);
   const registryId = await seedRegistry(db.pool, "local");
   const server = await startEventsServer(t, db.pool, db.url, { eventsFlushIntervalMs: 50 });
@@ -170,7 +170,7 @@ test("artifacts known only from the registry's push notifications are read by th
   await server.stop();
 });
 
-test("a failure while inspecting marks the repository STALE with the reason and leaves every artifact uninspected", { skip, timeout: 60_000 }, async (t) => {
+test("a failure while inspecting marks the repository STALE with the reason and leaves every artifact uninspected", { skip }, async (t) => {
   const db = await freshDatabase(t);
   const registryId = await seedRegistry(db.pool, "local");
   const reg = await startRegistry(t);
@@ -214,7 +214,7 @@ test("a failure while inspecting marks the repository STALE with the reason and 
   assert.deepEqual(await references(db.pool), [{ digest: signature.digest, kind: "subject", ref_digest: image.digest, platform: null }]);
 });
 
-test("an uninspected artifact the registry no longer has is removed; its untagged neighbours and subject survive", { skip, timeout: 60_000 }, async (t) => {
+test("an uninspected artifact the registry no longer has is removed; its untagged neighbours and subject survive", { skip }, async (t) => {
   const db = await freshDatabase(t);
   const registryId = await seedRegistry(db.pool, "local");
   const reg = await startRegistry(t);

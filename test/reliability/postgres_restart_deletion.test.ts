@@ -53,7 +53,7 @@ async function present(repo: string, digest: string): Promise<boolean> {
 
 const deletesOf = (digest: string) => proxy.requests.filter((r) => r.method === "DELETE" && r.path.endsWith(`/manifests/${digest}`)).length;
 
-test("PostgreSQL restarted mid-deletion of a real retention run: the same ebb process recovers, nothing stays running, every retained manifest survives, decisions and counts agree with the registry, a re-run completes", { skip, timeout: 240_000 }, async (t) => {
+test("PostgreSQL restarted mid-deletion of a real retention run: the same ebb process recovers, nothing stays running, every retained manifest survives, decisions and counts agree with the registry, a re-run completes", { skip }, async (t) => {
   server = await startPrivatePostgres(); // its after() hook belongs to the test, not to before()
   const setup = createPool({ connectionString: server.url, max: 2, role: "test" });
   await migrate(setup);

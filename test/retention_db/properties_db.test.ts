@@ -121,7 +121,7 @@ async function runDry(policyId: number): Promise<{ executionId: number; tasks: M
   return { executionId: row.id, tasks };
 }
 
-test("random policies and catalogs through the database path (dry run): rule-retained artifacts never get a delete decision, repositories out of scope get no decision rows, rows equal the pure evaluator's decisions", { timeout: 120_000 }, async (t) => {
+test("random policies and catalogs through the database path (dry run): rule-retained artifacts never get a delete decision, repositories out of scope get no decision rows, rows equal the pure evaluator's decisions", async (t) => {
   const seen = { rows: 0, deletes: 0, untouched: 0, aborted: 0 };
   await fc.assert(
     fc.asyncProperty(policyArbWith(scopeArb), catalogArbOver(NAMES), async (policy, generated) => {

@@ -24,7 +24,7 @@ function assertNoSecret(text: string, where: string): void {
   }
 }
 
-test("registry credentials never appear in logs (debug), the HTTP API, metrics, database rows or CLI output - neither when accepted nor when refused", { skip: registrySkipReason("htpasswd"), timeout: 120_000 }, async (t) => {
+test("registry credentials never appear in logs (debug), the HTTP API, metrics, database rows or CLI output - neither when accepted nor when refused", { skip: registrySkipReason("htpasswd") }, async (t) => {
   const reg = await startRegistry(t, { auth: { kind: "htpasswd", username: USER, password: SECRET } });
   const old = await pushImage(reg, "secure/app", { tag: "v1" });
   const newest = await pushImage(reg, "secure/app", { tag: "v2" });
@@ -93,7 +93,7 @@ function reachable(host: string, port: number): Promise<boolean> {
   });
 }
 
-test("the HTTP server listens on loopback only unless EBB_HTTP_HOST says otherwise", { timeout: 120_000 }, async (t) => {
+test("the HTTP server listens on loopback only unless EBB_HTTP_HOST says otherwise", async (t) => {
   const external = nonLoopbackIPv4();
   const db = await freshDatabase();
   const start = async (env: Record<string, string>) => {
