@@ -9,14 +9,14 @@ import path from "node:path";
 import { runEbb, spawnEbb } from "../support/ebb_process.js";
 import { freePort } from "../support/ports.js";
 
-test("ebb status and executions list talk to the embedded PostgreSQL that ebb start runs", { timeout: 150_000 }, async (t) => {
+test("ebb status and executions list talk to the embedded PostgreSQL that ebb start runs", async (t) => {
   const dataDir = await mkdtemp(path.join(tmpdir(), "ebb-quickstart-"));
   await chmod(dataDir, 0o755); // as root the embedded server runs as user postgres
   t.after(() => rm(dataDir, { recursive: true, force: true }));
   const env = { DATABASE_URL: "", EBB_DATA_DIR: dataDir, EBB_EMBEDDED_PORT: String(await freePort()) };
   const ebb = spawnEbb(["start", "--roles", "worker"], env);
   t.after(() => ebb.child.kill("SIGKILL"));
-  await ebb.waitForLog((l) => l.msg === "ebb ready", 90_000);
+  await ebb.waitForReady();
 
   const status = await runEbb(["status", "--json"], env);
   assert.equal(status.code, 0, status.stderr);

@@ -19,7 +19,7 @@ function fakeTty(): { stream: NodeJS.WriteStream; text(): string } {
 
 test("progress follows tasks and deletions to the end; no worker and interrupt end the wait", async (t) => {
   const db = await freshDatabase(t);
-  const q = async (sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows;
+  const { q } = db;
   const [{ id: registryId }] = await q("insert into ebb.registries (name, base_url) values ('r', 'http://127.0.0.1:9') returning id");
   const [{ id: repoId }] = await q("insert into ebb.repositories (registry_id, name) values ($1, 'a/b') returning id", [registryId]);
   const [{ id: policyId }] = await q("insert into ebb.policies (name, registry_id) values ('p', $1) returning id", [registryId]);
@@ -31,8 +31,7 @@ test("progress follows tasks and deletions to the end; no worker and interrupt e
     for (const key of ["a/b", "a/c", "a/d"]) tasks.push((await q("insert into ebb.tasks (execution_id, key) values ($1, $2) returning id", [id, key]))[0].id);
     const tty = fakeTty();
     const following = followExecution(db.pool, id, { pollMs: 30, workerAliveMs: 60_000, noWorkerAfterMs: 60_000, out: tty.stream });
-    const step = () => new Promise((r) => setTimeout(r, 150));
-    await step();
+    await waitFor("the bar's first draw", () => /repositories/.test(tty.text()), 60_000, 20);
     await q("update ebb.executions set planned = true where id = $1", [id]);
     await q("update ebb.tasks set status = 'success', ended_at = now() where id = $1", [tasks[0]]);
     for (const d of ["sha256:1", "sha256:2"]) {
@@ -40,7 +39,7 @@ test("progress follows tasks and deletions to the end; no worker and interrupt e
                values ($1, $2, $3, 'a/b', $4, 'delete', 'x', 'candidate', 'deleted')`, [id, tasks[1], repoId, d]);
     }
     // the bar redraws every poll (30 ms); a loaded machine may take longer to get there
-    await waitFor("the bar to show 1/3 and 2 deletions", () => /1\/3 repositories \| 2 deleted \| running/.test(tty.text()), 10_000, 20);
+    await waitFor("the bar to show 1/3 and 2 deletions", () => /1\/3 repositories \| 2 deleted \| running/.test(tty.text()), 60_000, 20);
     await q("update ebb.tasks set status = 'success', ended_at = now() where execution_id = $1", [id]);
     await q("update ebb.executions set status = 'success', ended_at = now() where id = $1", [id]);
     const result = await following;

@@ -16,7 +16,7 @@ import { registrySkipReason, startRegistry } from "../support/registry.js";
 const policyCommand = buildProgram().commands.some((c) => c.name() === "policy");
 const skip = registrySkipReason() ?? (policyCommand ? undefined : "ebb policy is not registered in src/cli/main.ts yet");
 
-test("sync, policy create, dry run, run --wait, executions list: real processes, real registry", { skip, timeout: 120_000 }, async (t) => {
+test("sync, policy create, dry run, run --wait, executions list: real processes, real registry", { skip }, async (t) => {
   const db = await freshDatabase(t);
   const reg = await startRegistry(t);
   const dir = await mkdtemp(join(tmpdir(), "ebb-run-e2e-"));
@@ -35,7 +35,7 @@ test("sync, policy create, dry run, run --wait, executions list: real processes,
     ...env, EBB_HEARTBEAT_INTERVAL_MS: "500", EBB_DEAD_WORKER_TIMEOUT_MS: "5000", EBB_STOP_CHECK_INTERVAL_MS: "100",
   });
   t.after(() => worker.child.kill("SIGTERM"));
-  await worker.waitForLog((l) => l.msg === "ebb ready", 60_000);
+  await worker.waitForReady();
 
   // sync the registry and wait: the catalog now holds what the registry holds
   const sync = await ebb("sync", "local", "--wait", "--json");

@@ -1,18 +1,18 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { loadConfig } from "../../src/config/load.js";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { startService } from "../../src/service/service.js";
 import { freshDatabase } from "../support/db.js";
 import { installTestKind, testSleepKind } from "../support/test_kinds.js";
+import { waitFor } from "../support/wait_for.js";
 
 test("select ebb.trigger_execution(...) from plain SQL starts an execution that the workers run to the end; task logs carry their context", async () => {
   const db = await freshDatabase();
   await installTestKind(db.pool);
   await db.pool.query("insert into public.test_kind_targets (target_id, tasks) values (7, 3)");
-  const q = async (sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows;
+  const { q } = db;
 
   // refused input names the argument, and nothing is written
   await assert.rejects(db.pool.query("select ebb.trigger_execution('test_sleep', 0)"), /trigger_execution\.target_id: must be a positive whole number/);
@@ -29,11 +29,8 @@ test("select ebb.trigger_execution(...) from plain SQL starts an execution that 
   const sink = new Writable({ write(chunk, _enc, done) { for (const l of String(chunk).split("\n")) if (l) lines.push(JSON.parse(l)); done(); } });
   const service = await startService(config, pino({ level: "info" }, sink), { extraKinds: [testSleepKind] });
   try {
-    let status = "pending";
-    for (let i = 0; i < 200 && (status === "pending" || status === "running"); i++) {
-      status = (await q("select status from ebb.executions where id = $1", [id]))[0].status;
-      if (status === "pending" || status === "running") await sleep(100);
-    }
+    const { status } = await waitFor("the execution to end", async () =>
+      (await q("select status from ebb.executions where id = $1 and status not in ('pending', 'running')", [id]))[0], 120_000);
     assert.equal(status, "success");
     assert.equal((await q("select count(*)::int as n from public.test_task_runs where execution_id = $1", [id]))[0].n, 3);
     // each task log line is also in the process log, with its execution, task and key

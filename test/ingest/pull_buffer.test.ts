@@ -3,6 +3,7 @@ import { test } from "node:test";
 import { createPool } from "../../src/db/pool.js";
 import { freshDatabase } from "../support/db.js";
 import { startTcpProxy } from "../support/tcp_proxy.js";
+import { waitFor as sharedWaitFor } from "../support/wait_for.js";
 import {
   artifacts, digestOf, envelope, pullEvent, pushEvent, recordingPool, seedRegistry, startEventsServer, tags,
 } from "./support/events_server.js";
@@ -10,13 +11,8 @@ import {
 const T0 = Date.parse("2025-03-01T10:00:00Z");
 const at = (seconds: number) => new Date(T0 + seconds * 1000);
 
-async function waitFor(what: string, check: () => Promise<boolean> | boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** Poll `check` every 20 ms until it holds. */
+const waitFor = (what: string, check: () => Promise<boolean> | boolean, ms = 60_000) => sharedWaitFor(what, check, ms, 20);
 
 test("1,000 pulls of 3 digests coalesce into one flush statement with the latest times", async (t) => {
   const db = await freshDatabase(t);
@@ -107,8 +103,9 @@ test("full buffer: new pulls get 503 + Retry-After, known ones still coalesce; a
   for (let i = 0; i < 4; i++) assert.equal((await server.post(envelope(pullEvent({ repo: "team/app", digest: d[i]!, at: at(10 + i) })))).status, 200);
   assert.equal(await server.ingest.flush(), false, "flush fails while the database is away");
   assert.equal(server.ingest.bufferedPulls(), 4, "entries of the failed flush are kept");
+  const failures = server.ingest.counters.flushFailures;
   assert.equal((await server.post(envelope(pullEvent({ repo: "team/app", digest: d[4]!, at: at(14) })))).status, 200, "5th key fits");
-  await new Promise((r) => setTimeout(r, 100)); // the size-triggered flush fails too
+  await waitFor("the size-triggered flush to fail too", () => server.ingest.counters.flushFailures > failures);
   const full = await server.post(envelope(pullEvent({ repo: "team/app", digest: d[5]!, at: at(15) })));
   assert.equal(full.status, 503);
   assert.equal(full.headers.get("retry-after"), "1");

@@ -3,19 +3,14 @@ import { test } from "node:test";
 import { freshDatabase } from "../support/db.js";
 import { pullManifest, pushImage, pushIndex } from "../support/oci_push.js";
 import { registrySkipReason, startRegistry } from "../support/registry.js";
+import { waitUntil } from "../support/wait_for.js";
 import { TOKEN, artifacts, seedRegistry, startEventsServer, tags } from "./support/events_server.js";
 
-async function waitFor<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** Poll `read` every 50 ms until `ok` accepts its value. */
+const waitFor = <T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, ms = 60_000): Promise<T> =>
+  waitUntil(what, read, ok, ms, 50);
 
-test("a real docker-registry notifies ebb: push, pull and delete through its HTTP API update the catalog", { skip: registrySkipReason(), timeout: 60_000 }, async (t) => {
+test("a real docker-registry notifies ebb: push, pull and delete through its HTTP API update the catalog", { skip: registrySkipReason() }, async (t) => {
   const db = await freshDatabase(t);
   await seedRegistry(db.pool, "local");
   const server = await startEventsServer(t, db.pool, db.url, { eventsFlushIntervalMs: 50 });
@@ -67,7 +62,7 @@ test("a real docker-registry notifies ebb: push, pull and delete through its HTT
   assert.equal(server.ingest.counters.envelopesRefused.bad_request, 0, "every envelope of the real registry parsed");
 });
 
-test("a registry sending the wrong token changes nothing (and keeps retrying)", { skip: registrySkipReason(), timeout: 60_000 }, async (t) => {
+test("a registry sending the wrong token changes nothing (and keeps retrying)", { skip: registrySkipReason() }, async (t) => {
   const db = await freshDatabase(t);
   await seedRegistry(db.pool, "local");
   const server = await startEventsServer(t, db.pool, db.url, { eventsFlushIntervalMs: 50 });

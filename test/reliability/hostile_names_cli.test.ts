@@ -8,12 +8,13 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { freshDatabase } from "../support/db.js";
 import { runEbb } from "../support/ebb_process.js";
+import { runCli } from "../cli/support/run_cli.js";
 
 const SQL_NAME = "keep'); drop table ebb.policies; --";
 
 test("SQL- and path-like names on the command line: refused naming the argument, or kept as plain text; nothing dropped", async (t) => {
   const db = await freshDatabase(t);
-  const q = async (sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows;
+  const { q } = db;
   await q("insert into ebb.registries (name, base_url) values ('local', 'http://127.0.0.1:5000')");
   const dir = await mkdtemp(join(tmpdir(), "ebb-hostile-"));
   t.after(() => rm(dir, { recursive: true, force: true }));
@@ -21,10 +22,11 @@ test("SQL- and path-like names on the command line: refused naming the argument,
   const file = join(dir, "policy.json");
   await writeFile(file, JSON.stringify({ name: SQL_NAME, rules: [{ template: "latestPushedK", params: { latestPushedK: 3 } }] }));
 
-  // a policy whose name is SQL is just a name
+  // a policy whose name is SQL is just a name; the real binary once, then main() in-process
+  // (the same parsing and exit codes) for the rest, sparing a process start per case
   const created = await runEbb(["policy", "create", "--file", file, "--registry", "local"], env);
   assert.equal(created.code, 0, created.stderr);
-  const shown = await runEbb(["policy", "show", SQL_NAME], env);
+  const shown = await runCli(["policy", "show", SQL_NAME], env);
   assert.equal(shown.code, 0, shown.stderr);
   assert.equal(JSON.parse(shown.stdout).policy.name, SQL_NAME);
   assert.deepEqual((await q("select name from ebb.policies")).map((r) => r.name), [SQL_NAME]);
@@ -37,14 +39,14 @@ test("SQL- and path-like names on the command line: refused naming the argument,
     [["policy", "create", "--file", join(dir, "..", "..", "etc", "nope.json"), "--registry", "local"], /--file .*cannot read/],
   ];
   for (const [args, message] of refused) {
-    const r = await runEbb(args, env);
+    const r = await runCli(args, env);
     assert.equal(r.code, 2, `${args.join(" ")}: exit ${r.code} ${r.stderr}`);
     assert.match(r.stderr, message, args.join(" "));
   }
   // a repository argument that is no repository name: a usage error naming the argument,
   // before anything is read or stored
   for (const bad of ["../../etc/passwd", "team/app'; drop table ebb.repositories; --"]) {
-    const r = await runEbb(["sync", "local", bad, "--database-url", db.url], env);
+    const r = await runCli(["sync", "local", bad, "--database-url", db.url], env);
     assert.equal(r.code, 2, `sync local ${bad}: ${r.stderr}`);
     assert.ok(r.stderr.includes(`repository: invalid repository name ${JSON.stringify(bad)}`), `sync local ${bad}: ${r.stderr}`);
   }

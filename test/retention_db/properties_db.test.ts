@@ -29,7 +29,7 @@ import { DAY, NOW } from "../retention/support/catalog.js";
 import { catalogArbOver, PATTERNS, policyArbWith, referenceRetained, repoPath, ruleSelectsRepo } from "../retention/support/random_policies.js";
 
 const db = await freshDatabase();
-const q = async <T = any>(sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows as T[];
+const { q } = db;
 const ctx = { pool: db.pool, logger: createLogger("silent"), config: configSchema.parse({}) } as unknown as AppContext;
 const kind: ExecutionKind = retentionKind({ batchSize: 2 }); // small pages: planning pages through the registry
 
@@ -122,7 +122,7 @@ async function runDry(policyId: number): Promise<{ executionId: number; tasks: M
   return { executionId: row.id, tasks };
 }
 
-test("random policies and catalogs through the database path (dry run): rule-retained artifacts never get a delete decision, repositories out of scope get no decision rows, rows equal the pure evaluator's decisions", { timeout: 120_000 }, async (t) => {
+test("random policies and catalogs through the database path (dry run): rule-retained artifacts never get a delete decision, repositories out of scope get no decision rows, rows equal the pure evaluator's decisions", async (t) => {
   const seen = { rows: 0, deletes: 0, untouched: 0, aborted: 0 };
   await fc.assert(
     fc.asyncProperty(policyArbWith(scopeArb), catalogArbOver(NAMES), async (policy, generated) => {

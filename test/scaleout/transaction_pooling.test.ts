@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { freshDatabase, SERVER_URL } from "../support/db.js";
-import { runEbb } from "../support/ebb_process.js";
+import { runCli } from "../cli/support/run_cli.js";
 import { startPgBouncer } from "../support/pgbouncer.js";
 import { installTestKind, spawnTestEbb } from "../support/test_kinds.js";
 import { waitFor } from "../support/wait_for.js";
@@ -25,10 +25,12 @@ async function triggerAndCount(db: Awaited<ReturnType<typeof freshDatabase>>, n:
 }
 
 test("a bad pooling mode or poll interval is refused at start, naming the setting (exit 2)", async () => {
-  const mode = await runEbb(["start"], { DATABASE_URL: SERVER_URL, EBB_DATABASE_POOLING: "session" });
+  // through main() in this process: the same parsing and exit code as the binary, refused
+  // before anything starts (test/service/start_stop.test.ts runs the binary itself)
+  const mode = await runCli(["start"], { DATABASE_URL: SERVER_URL, EBB_DATABASE_POOLING: "session" });
   assert.equal(mode.code, 2, mode.stderr);
   assert.match(mode.stderr, /EBB_DATABASE_POOLING \(--database-pooling\): must be one of direct, transaction \(got "session"\)/);
-  const poll = await runEbb(["start", "--worker-poll-interval-ms", "10"], { DATABASE_URL: SERVER_URL });
+  const poll = await runCli(["start", "--worker-poll-interval-ms", "10"], { DATABASE_URL: SERVER_URL });
   assert.equal(poll.code, 2, poll.stderr);
   assert.match(poll.stderr, /EBB_WORKER_POLL_INTERVAL_MS \(--worker-poll-interval-ms\): must be >= 50/);
 });
@@ -37,7 +39,7 @@ test("transaction pooling behind PgBouncer: the worker picks up new jobs by poll
   const db = await freshDatabase();
   await installTestKind(db.pool);
   const ebb = spawnTestEbb(workerEnv(pgb.url(db.name), { EBB_DATABASE_POOLING: "transaction", EBB_WORKER_POLL_INTERVAL_MS: "300" }));
-  await ebb.waitForLog((l) => l.msg === "ebb ready", 60_000);
+  await ebb.waitForReady();
   await sleep(1000); // idle: every worker has polled once and found nothing
   const statuses = await triggerAndCount(db, 5);
   await waitFor("5 executions to succeed", async () => (await statuses()).success === 5, 30_000, 100);
@@ -54,7 +56,7 @@ test("with a 10-minute poll interval, transaction pooling leaves a new job waiti
   await installTestKind(db.pool);
   const slow = { EBB_WORKER_POLL_INTERVAL_MS: "600000" };
   const pooled = spawnTestEbb(workerEnv(pgb.url(db.name), { EBB_DATABASE_POOLING: "transaction", ...slow }));
-  await pooled.waitForLog((l) => l.msg === "ebb ready", 60_000);
+  await pooled.waitForReady();
   await sleep(1500); // the start-up poll has found nothing; the next one is 10 minutes away
   const statuses = await triggerAndCount(db, 1);
   await sleep(5000);
@@ -64,7 +66,7 @@ test("with a 10-minute poll interval, transaction pooling leaves a new job waiti
 
   // the default (direct): LISTEN on a session of its own, on the direct URL
   const direct = spawnTestEbb(workerEnv(db.url, slow));
-  await direct.waitForLog((l) => l.msg === "ebb ready", 60_000);
+  await direct.waitForReady();
   await waitFor("the waiting execution to succeed after the start-up poll", async () => (await statuses()).success === 1, 30_000, 100);
   await sleep(1500);
   await db.pool.query("insert into public.test_kind_targets (target_id, tasks) values (2, 2)");

@@ -2,12 +2,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 
 /**
  * Poll `fn` until it returns something truthy (returned), or fail after timeoutMs naming
- * what was awaited.
+ * what was awaited. The default deadline is generous: it only ever delays a failure, and a
+ * machine busy with other suites can be slow to get anywhere.
  */
 export async function waitFor<T>(
   what: string,
   fn: () => Promise<T | undefined | null | false> | T | undefined | null | false,
-  timeoutMs = 20_000,
+  timeoutMs = 60_000,
   everyMs = 100,
 ): Promise<T> {
   const end = Date.now() + timeoutMs;
@@ -17,4 +18,19 @@ export async function waitFor<T>(
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(everyMs);
   }
+}
+
+/** Poll `read` until `ok` accepts its value (returned), or fail after timeoutMs naming what was awaited. */
+export async function waitUntil<T>(
+  what: string,
+  read: () => Promise<T>,
+  ok: (v: T) => boolean,
+  timeoutMs = 60_000,
+  everyMs = 100,
+): Promise<T> {
+  const found = await waitFor(what, async () => {
+    const v = await read();
+    return ok(v) ? { v } : undefined;
+  }, timeoutMs, everyMs);
+  return found.v;
 }
