@@ -1,5 +1,6 @@
 # ebb runs its TypeScript through tsx: no build step, the image holds the sources.
-FROM node:20-bookworm-slim
+# Built on an LTS line the suite runs on in CI (README "Supported Node.js versions").
+FROM node:24-bookworm-slim
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund
