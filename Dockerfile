@@ -8,6 +8,8 @@ COPY src ./src
 COPY migrations ./migrations
 COPY tsconfig.json ./
 USER node
+# Reachable from outside the container: ebb then refuses to start without EBB_API_TOKEN
+# (or EBB_API_TOKEN_FILE, or --no-api); see README "Operating ebb".
 ENV EBB_HTTP_HOST=0.0.0.0
 ENTRYPOINT ["node", "/app/bin/ebb.mjs"]
 CMD ["start"]

@@ -5,14 +5,13 @@
 // (triggerExecution, requestStop).
 import { makeWorkerUtils } from "graphile-worker";
 import type { Command } from "commander";
-import pg from "pg";
 import { loadConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
-import { resolveDatabase, type ResolvedDatabase } from "../db/database.js";
+import { resolveCommandDatabase } from "../db/database.js";
 import { createKysely } from "../db/kysely.js";
 import { MigrationError, migrationStatus, WORKER_SCHEMA } from "../db/migrate.js";
 import { createPool } from "../db/pool.js";
-import { createLogger, type Logger } from "../log/logger.js";
+import { createLogger } from "../log/logger.js";
 import type { AppContext } from "../service/context.js";
 import { addConfigOptions, configFlags } from "./config_options.js";
 
@@ -36,7 +35,7 @@ export async function withCliContext<T>(opts: Record<string, unknown>, fn: (ctx:
   if (!env.EBB_LOG_LEVEL) env.EBB_LOG_LEVEL = "warn";
   const config: Config = loadConfig(env, configFlags(opts));
   const logger = createLogger(config.logLevel);
-  const database = await cliDatabase(config, logger);
+  const database = await resolveCommandDatabase(config, logger);
   const pool = createPool({ connectionString: database.url, max: CLI_POOL_SIZE, role: "cli" });
   try {
     const status = await migrationStatus(pool);
@@ -55,23 +54,4 @@ export async function withCliContext<T>(opts: Record<string, unknown>, fn: (ctx:
     await pool.end();
     await database.stop();
   }
-}
-
-/**
- * Without DATABASE_URL the commands use the embedded PostgreSQL of the data dir. When
- * `ebb start` already runs it (the quick start: `ebb start` in one terminal, `ebb run ...` in
- * another), the server answers on its port and is used as is - starting a second one on the
- * same data dir would fail; otherwise the command starts it for its own duration. The URL is
- * the one src/db/embedded.ts gives its server.
- */
-async function cliDatabase(config: Config, logger: Logger): Promise<ResolvedDatabase> {
-  if (!config.databaseUrl) {
-    const url = `postgres://postgres:postgres@127.0.0.1:${config.embeddedPort}/postgres`;
-    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000, application_name: "ebb:cli" });
-    client.on("error", () => {});
-    const running = await client.connect().then(() => true, () => false);
-    await client.end().catch(() => {});
-    if (running) return { url, embedded: true, stop: async () => {} };
-  }
-  return resolveDatabase(config, logger);
 }

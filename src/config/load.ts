@@ -1,4 +1,4 @@
-import { configSchema, SETTINGS, type Config, type ConfigInput } from "./schema.js";
+import { configSchema, isLoopbackHost, SETTINGS, type Config, type ConfigInput } from "./schema.js";
 
 /** A configuration value was refused; the message names the env var / flag. */
 export class ConfigError extends Error {
@@ -30,4 +30,16 @@ export function loadConfig(
     return `${name}: ${issue.message}${value}`;
   });
   throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);
+}
+
+/**
+ * `ebb start` refuses to serve the JSON API without a token on an address other machines
+ * reach (0.0.0.0, a LAN address, a host name): exit 2 naming the settings that fix it.
+ */
+export function assertHttpExposure(config: Config): void {
+  if (!config.roles.includes("http") || !config.api || config.apiToken !== undefined || isLoopbackHost(config.httpHost)) return;
+  const s = (key: keyof ConfigInput) => `${SETTINGS[key].env} (${SETTINGS[key].flag.split(" ")[0]})`;
+  throw new ConfigError(
+    `${s("httpHost")} is ${config.httpHost}, which is not loopback, and the JSON API has no token: set ${s("apiToken")} or ${s("apiTokenFile")}, turn the API off with ${s("api")}, or bind to 127.0.0.1`,
+  );
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { z } from "zod";
 
 /** The roles one ebb process can run. `ebb start --roles` picks a subset. */
@@ -45,11 +46,55 @@ const roles = z
  */
 export const DEFAULT_WORKER_CONCURRENCY = 8;
 
+/**
+ * Why a DATABASE_URL cannot be used, or null. The message never repeats the URL: it holds
+ * the password.
+ */
+export function databaseUrlProblem(url: string): string | null {
+  if (!/^postgres(ql)?:\/\//.test(url)) return "must be a postgres:// URL";
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return "is not a valid URL (check the host, a port between 1 and 65535, brackets around an IPv6 address, and percent-encode special characters in the user and password)";
+  }
+  if (u.port === "0") return "port must be between 1 and 65535";
+  try {
+    decodeURIComponent(u.username);
+    decodeURIComponent(u.password);
+    decodeURIComponent(u.pathname);
+  } catch {
+    return "has a malformed percent-encoding (%XX) in the user, password or database name";
+  }
+  return null;
+}
+
+/** Addresses that only this machine reaches. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[(.*)\]$/, "$1").toLowerCase();
+  return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || /^::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/** Each token setting and the setting naming a file that holds it instead. */
+const TOKEN_FILES = [
+  ["apiToken", "apiTokenFile"],
+  ["metricsToken", "metricsTokenFile"],
+  ["eventsToken", "eventsTokenFile"],
+] as const;
+
+const token = z
+  .string()
+  .min(16, { error: "must be at least 16 characters (e.g. openssl rand -hex 32)" })
+  .refine((t) => !/\s/.test(t), { error: "must not contain white space" });
+
 export const configSchema = z
   .object({
     databaseUrl: z
       .string()
-      .regex(/^postgres(ql)?:\/\//, { error: "must be a postgres:// URL" })
+      .superRefine((url, ctx) => {
+        const problem = databaseUrlProblem(url);
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+      })
       .optional(),
     dataDir: z.string().min(1).default(".ebb"),
     embeddedPort: intFrom(1, 65535).default(54329),
@@ -61,6 +106,11 @@ export const configSchema = z
     migrate: bool.default(true),
     httpHost: z.string().min(1).default("127.0.0.1"),
     httpPort: intFrom(0, 65535).default(8080),
+    api: bool.default(true),
+    apiToken: token.optional(),
+    apiTokenFile: z.string().min(1).optional(),
+    metricsToken: token.optional(),
+    metricsTokenFile: z.string().min(1).optional(),
     // default: DEFAULT_WORKER_CONCURRENCY, at most poolSize - 1 (filled in below)
     workerConcurrency: intFrom(1, 200).optional(),
     workerLocalQueueSize: intFrom(1, 1000).default(20),
@@ -77,6 +127,8 @@ export const configSchema = z
     historyKeepLast: intFrom(1, 1_000_000).default(50),
     historyKeepDays: intFrom(0, 36_500).default(30),
     eventsToken: z.string().min(1).optional(),
+    eventsTokenFile: z.string().min(1).optional(),
+    eventsMaxPerEnvelope: intFrom(1, 100_000).default(1000),
     eventsBodyLimitBytes: intFrom(1024, 64 * 1024 * 1024).default(1_048_576),
     eventsFlushIntervalMs: intFrom(10, 60_000).default(1000),
     eventsFlushBatch: intFrom(1, 10_000_000).default(5000),
@@ -86,7 +138,29 @@ export const configSchema = z
       .transform((v) => (Array.isArray(v) ? v : v.split(",")).map((s) => s.trim()).filter(Boolean))
       .default([]),
   })
-  .transform((c) => ({ ...c, workerConcurrency: c.workerConcurrency ?? Math.min(DEFAULT_WORKER_CONCURRENCY, c.poolSize - 1) }))
+  .transform((c, ctx) => {
+    const out = { ...c, workerConcurrency: c.workerConcurrency ?? Math.min(DEFAULT_WORKER_CONCURRENCY, c.poolSize - 1) };
+    for (const [tokenKey, fileKey] of TOKEN_FILES) {
+      const file = c[fileKey];
+      if (file === undefined) continue;
+      const fail = (message: string) => ctx.issues.push({ code: "custom", path: [fileKey], message, input: file });
+      if (c[tokenKey] !== undefined) {
+        fail(`give the token or a file holding it, not both (${SETTINGS[tokenKey].env} is set too)`);
+        continue;
+      }
+      let text: string;
+      try {
+        text = readFileSync(file, "utf8").replace(/\r?\n$/, "");
+      } catch (err) {
+        fail(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        continue;
+      }
+      const checked = tokenKey === "eventsToken" ? z.string().min(1, { error: "is empty" }).safeParse(text) : token.safeParse(text);
+      if (checked.success) out[tokenKey] = checked.data;
+      else fail(`the token in ${file} ${checked.error.issues[0]!.message}`);
+    }
+    return out;
+  })
   .superRefine((c, ctx) => {
     // graphile-worker holds one pool client for LISTEN; jobs need the rest.
     if (c.roles.includes("worker") && c.workerConcurrency > c.poolSize - 1) {
@@ -126,6 +200,11 @@ export const SETTINGS: Record<keyof ConfigInput, { env: string; flag: string; do
   migrate: { env: "EBB_MIGRATE", flag: "--no-migrate", doc: "run migrations at start (default true)" },
   httpHost: { env: "EBB_HTTP_HOST", flag: "--http-host <host>", doc: "HTTP bind address (default 127.0.0.1, loopback only)" },
   httpPort: { env: "EBB_HTTP_PORT", flag: "--http-port <port>", doc: "HTTP port, 0 = any free port (default 8080)" },
+  api: { env: "EBB_API", flag: "--no-api", doc: "serve the JSON API under /api/ (default true)" },
+  apiToken: { env: "EBB_API_TOKEN", flag: "--api-token <token>", doc: "bearer token /api/* requires (16 characters at least); unset = /api/* open, allowed on a loopback EBB_HTTP_HOST only: ebb refuses to start otherwise", secret: true },
+  apiTokenFile: { env: "EBB_API_TOKEN_FILE", flag: "--api-token-file <file>", doc: "file holding the API token (instead of EBB_API_TOKEN)" },
+  metricsToken: { env: "EBB_METRICS_TOKEN", flag: "--metrics-token <token>", doc: "bearer token /metrics requires (16 characters at least); unset = /metrics open", secret: true },
+  metricsTokenFile: { env: "EBB_METRICS_TOKEN_FILE", flag: "--metrics-token-file <file>", doc: "file holding the metrics token (instead of EBB_METRICS_TOKEN)" },
   workerConcurrency: { env: "EBB_WORKER_CONCURRENCY", flag: "--worker-concurrency <n>", doc: "jobs run at once by this process (default 8, or poolSize - 1 when smaller; at most poolSize - 1)" },
   workerLocalQueueSize: { env: "EBB_WORKER_LOCAL_QUEUE_SIZE", flag: "--worker-local-queue-size <n>", doc: "plan jobs and ungrouped tasks (dry runs) fetched and locked per database round trip, completed in batches; tasks limited per registry are always fetched one at a time; 1 = one at a time for all (default 20)" },
   workerPollIntervalMs: { env: "EBB_WORKER_POLL_INTERVAL_MS", flag: "--worker-poll-interval-ms <ms>", doc: "how often an idle worker looks for jobs; with LISTEN (direct pooling) new jobs wake it at once, in transaction pooling this is the pickup delay (default 1000)" },
@@ -141,6 +220,8 @@ export const SETTINGS: Record<keyof ConfigInput, { env: string; flag: string; do
   historyKeepLast: { env: "EBB_HISTORY_KEEP_LAST", flag: "--history-keep-last <n>", doc: "executions kept per policy/target whatever their age (default 50)" },
   historyKeepDays: { env: "EBB_HISTORY_KEEP_DAYS", flag: "--history-keep-days <n>", doc: "executions younger than this are kept whatever their number (default 30)" },
   eventsToken: { env: "EBB_EVENTS_TOKEN", flag: "--events-token <token>", doc: "bearer token registries must send to POST /events; unset = every event is refused (401)", secret: true },
+  eventsTokenFile: { env: "EBB_EVENTS_TOKEN_FILE", flag: "--events-token-file <file>", doc: "file holding the events token (instead of EBB_EVENTS_TOKEN)" },
+  eventsMaxPerEnvelope: { env: "EBB_EVENTS_MAX_PER_ENVELOPE", flag: "--events-max-per-envelope <n>", doc: "most events in one notification envelope, more = 413 before any is validated (default 1000)" },
   eventsBodyLimitBytes: { env: "EBB_EVENTS_BODY_LIMIT_BYTES", flag: "--events-body-limit-bytes <n>", doc: "largest notification envelope accepted, larger = 413 (default 1048576)" },
   eventsFlushIntervalMs: { env: "EBB_EVENTS_FLUSH_INTERVAL_MS", flag: "--events-flush-interval-ms <ms>", doc: "how often coalesced pulls are written to the catalog (default 1000)" },
   eventsFlushBatch: { env: "EBB_EVENTS_FLUSH_BATCH", flag: "--events-flush-batch <n>", doc: "flush early once this many distinct pulls are buffered (default 5000)" },

@@ -54,6 +54,7 @@ async function answer(reply: FastifyReply, fn: () => Promise<unknown>): Promise<
 }
 
 export function registerApiRoutes(app: FastifyInstance, ctx: AppContext): void {
+  if (!ctx.config.api) return; // EBB_API=false: no /api/* routes at all (404)
   app.get("/api/executions", async (req, reply) =>
     answer(reply, async () => {
       const q = req.query as Query;

@@ -12,7 +12,8 @@
  *         headers: { Authorization: ["Bearer <EBB_EVENTS_TOKEN>"] }
  *
  * Answers: 401 without the shared token (compared in constant time; checked before the
- * body is read), 413 over eventsBodyLimitBytes, 400 with the reason naming the field for
+ * body is read), 413 over eventsBodyLimitBytes or over eventsMaxPerEnvelope events (counted
+ * before any event is validated, so a huge envelope costs no validation), 400 with the reason naming the field for
  * malformed JSON or wrong shapes, 404 for an unknown registry, 503 + Retry-After when the
  * pull buffer is full, the database is unavailable or ebb is stopping (the registry
  * retries), 200 {accepted, ignored} otherwise. Any content type is read as JSON (the
@@ -20,6 +21,7 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { eventCountOver } from "../ingest/event_schema.js";
 import type { Ingest } from "../ingest/ingest.js";
 import type { AppContext } from "../service/context.js";
 import type { RouteRegistrar } from "./server.js";
@@ -41,6 +43,7 @@ export function bearerTokenMatches(header: string | undefined, token: string | u
 export async function registerEventsRoute(app: FastifyInstance, ctx: AppContext, ingest: Ingest): Promise<void> {
   const bodyLimit = ctx.config.eventsBodyLimitBytes;
   const token = ctx.config.eventsToken;
+  const maxEvents = ctx.config.eventsMaxPerEnvelope;
   if (token === undefined) ctx.logger.warn("EBB_EVENTS_TOKEN is not set: POST /events refuses every notification (401)");
 
   // An encapsulated plugin: the JSON parser and error format below apply to /events only.
@@ -86,6 +89,11 @@ export async function registerEventsRoute(app: FastifyInstance, ctx: AppContext,
     scope.post<{ Querystring: { registry?: string | string[] } }>("/events", { bodyLimit, onRequest: authenticate }, async (req, reply) => {
       const q = req.query.registry;
       const registry = Array.isArray(q) ? undefined : q;
+      const count = eventCountOver(req.body, maxEvents);
+      if (count !== undefined) {
+        ingest.counters.envelopesRefused.too_large++;
+        return reply.code(413).send({ error: `events: ${count} events in one envelope, more than ${maxEvents} (EBB_EVENTS_MAX_PER_ENVELOPE); nothing was recorded` });
+      }
       const outcome = await ingest.receive(registry, req.body);
       if (outcome.status === 200) return reply.code(200).send({ accepted: outcome.accepted, ignored: outcome.ignored });
       if (outcome.status === 503) return reply.code(503).header("retry-after", String(outcome.retryAfterSeconds)).send({ error: outcome.reason });

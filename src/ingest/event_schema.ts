@@ -23,7 +23,8 @@ const TAG = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
 
 /** Type errors say "required" when the field is missing, else what was expected. */
 const expected = (what: string) => ({ error: (iss: { input?: unknown }) => (iss.input === undefined ? "required" : what) });
-const str = () => z.string(expected("must be a string"));
+// PostgreSQL cannot store a NUL character in text: refused here with the field named.
+const str = () => z.string(expected("must be a string")).refine((s) => !s.includes("\u0000"), { error: "must not contain the NUL character (\\u0000)" });
 
 const digest = str().max(200).regex(DIGEST, { error: "must be a digest like sha256:<hex>" });
 const size = z.number(expected("must be a number")).int({ error: "must be a whole number" }).min(0, { error: "must be >= 0" });
@@ -77,6 +78,16 @@ export function fieldPath(path: readonly PropertyKey[]): string {
   let out = "";
   for (const p of path) out += typeof p === "number" ? `[${p}]` : `${out ? "." : ""}${String(p)}`;
   return out || "body";
+}
+
+/**
+ * The number of events of an envelope when it is more than `max`, else undefined: a length
+ * read, so an oversized envelope is refused before any of its events is validated.
+ */
+export function eventCountOver(body: unknown, max: number): number | undefined {
+  if (body === null || typeof body !== "object") return undefined;
+  const events = (body as { events?: unknown }).events;
+  return Array.isArray(events) && events.length > max ? events.length : undefined;
 }
 
 export type EnvelopeParse = { ok: true; envelope: Envelope } | { ok: false; reason: string };

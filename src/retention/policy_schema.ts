@@ -18,7 +18,7 @@
 // every repository selector (scope and rule) matches the path WITHOUT the project, as Harbor does.
 // A one-segment name ("alpine") has the empty project "" and the path "alpine".
 import { z } from "zod";
-import { PolicyValidationError, issuesFromZod, type FieldProblem } from "./policy_error.js";
+import { PolicyValidationError, formatPath, issuesFromZod, type FieldProblem } from "./policy_error.js";
 import { patternProblem } from "./pattern_matcher.js";
 
 export const MAX_RULES = 15;
@@ -212,9 +212,31 @@ function stableStringify(value: unknown): string {
 
 /** Parses ebb policy JSON (already JSON.parse'd). Throws PolicyValidationError naming fields. */
 export function parsePolicy(input: unknown): Policy {
+  const nul = nulProblems(input, []);
+  if (nul.length > 0) throw new PolicyValidationError(nul);
   const result = PolicySchema.safeParse(input);
   if (!result.success) throw new PolicyValidationError(issuesFromZod(result.error.issues));
   const problems = semanticProblems(result.data);
   if (problems.length > 0) throw new PolicyValidationError(problems);
   return result.data;
+}
+
+/**
+ * Text holding a NUL character (\u0000) anywhere in the document, field names included:
+ * PostgreSQL cannot store it in text or jsonb, so it is refused here with the field named.
+ */
+function nulProblems(value: unknown, path: (string | number)[], out: FieldProblem[] = []): FieldProblem[] {
+  // the schema allows far less nesting than this; deeper values are refused by it anyway
+  if (out.length >= 5 || path.length > 32) return out;
+  if (typeof value === "string") {
+    if (value.includes("\u0000")) out.push({ path: formatPath(path), message: "must not contain the NUL character (\\u0000)" });
+  } else if (Array.isArray(value)) {
+    value.forEach((v, i) => nulProblems(v, [...path, i], out));
+  } else if (value !== null && typeof value === "object") {
+    for (const [k, v] of Object.entries(value)) {
+      if (k.includes("\u0000")) out.push({ path: formatPath(path), message: "a field name contains the NUL character (\\u0000)" });
+      nulProblems(v, [...path, k], out);
+    }
+  }
+  return out;
 }

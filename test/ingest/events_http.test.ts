@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { bearerTokenMatches } from "../../src/http/events_route.js";
 import { freshDatabase } from "../support/db.js";
 import {
@@ -59,6 +60,9 @@ test("POST /events refuses bad callers and bad bodies with the right status and 
       [envelope(good().events[0]!, { ...pushEvent({ repo: "team/app", digest: digestOf("x"), at: new Date() }), target: { repository: "team/app", url: "http://r/v2/team/app/manifests/x" } }), /events\[1\]\.target\.digest: required for a manifest push/],
       [envelope({ ...pushEvent({ repo: "team/app", digest: digestOf("x"), at: new Date(), size: -1 }) }), /events\[0\]\.target\.size: must be >= 0/],
       [envelope({ timestamp: new Date().toISOString(), action: "delete", target: { repository: "team/app" } }), /events\[0\]\.target: a delete needs a digest or a tag/],
+      // PostgreSQL cannot store a NUL in text: refused with the field named, not a database error
+      [envelope({ ...pushEvent({ repo: "team/app", digest: digestOf("x"), at: new Date() }), request: { useragent: "docker/\u0000" } }), /events\[0\]\.request\.useragent: must not contain the NUL character/],
+      [envelope({ ...pushEvent({ repo: "team/app", digest: digestOf("x"), at: new Date() }), id: "a\u0000b" }), /events\[0\]\.id: must not contain the NUL character/],
     ];
     for (const [body, reason] of cases) {
       const res = await server.post(body === "" ? "" : body);
@@ -93,6 +97,32 @@ test("POST /events refuses bad callers and bad bodies with the right status and 
   assert.ok(c.envelopesRefused.unauthorized >= 6);
   assert.equal(c.envelopesRefused.too_large, 1);
   assert.equal(c.envelopesAccepted, 2);
+});
+
+test("an envelope with more events than EBB_EVENTS_MAX_PER_ENVELOPE is refused with 413 before any event is validated", async (t) => {
+  const db = await freshDatabase(t);
+  await seedRegistry(db.pool);
+  const server = await startEventsServer(t, db.pool, db.url, { eventsBodyLimitBytes: 4 * 1024 * 1024, eventsMaxPerEnvelope: 1000 });
+  // 100,000 empty events: validating them blocked the event loop for seconds and, 8 at once, took hundreds of MB
+  const huge = JSON.stringify({ events: Array.from({ length: 100_000 }, () => ({})) });
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  const responses = await Promise.all(Array.from({ length: 8 }, () => server.post(huge)));
+  loop.disable();
+  for (const res of responses) {
+    assert.equal(res.status, 413);
+    assert.equal((await res.json()).error, "events: 100000 events in one envelope, more than 1000 (EBB_EVENTS_MAX_PER_ENVELOPE); nothing was recorded");
+  }
+  t.diagnostic(`longest event-loop stall while refusing 8 envelopes of 100,000 events: ${Math.round(loop.max / 1e6)} ms`);
+  assert.ok(loop.max / 1e6 < 1000, `the event loop stalled ${Math.round(loop.max / 1e6)} ms`);
+  assert.equal(server.ingest.counters.envelopesRefused.too_large, 8);
+  // 1,001 valid events: over the cap all the same; 1,000 are taken
+  const events = (n: number) => Array.from({ length: n }, (_, i) => pushEvent({ repo: "team/app", digest: digestOf(`cap${i}`), at: new Date() }));
+  assert.equal((await server.post(envelope(...events(1001)))).status, 413);
+  assert.deepEqual(await artifacts(db.pool), [], "nothing of a refused envelope was written");
+  const ok = await server.post(envelope(...events(1000)));
+  assert.equal(ok.status, 200);
+  assert.deepEqual(await ok.json(), { accepted: 1000, ignored: 0 });
 });
 
 test("no events token configured: every notification is refused", async (t) => {

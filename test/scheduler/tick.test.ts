@@ -25,6 +25,17 @@ test("the database refuses a malformed cron or an unknown time zone, naming the 
   await assert.rejects(schedule({ cron: "0 0 *" }), /schedules\.cron: must have 5 fields .* got 3/);
   await assert.rejects(schedule({ cron: "0 0 * * * ;drop" }), /schedules\.cron: field 6/);
   await assert.rejects(schedule({ cron: "" }), /schedules\.cron: is empty/);
+  await assert.rejects(schedule({ cron: "61 * * * *" }), /schedules\.cron: minute \(field 1\): 61 is out of range 0-59/);
+  await assert.rejects(schedule({ cron: "99 99 99 99 99" }), /schedules\.cron: minute \(field 1\): 99 is out of range/);
+  await assert.rejects(schedule({ cron: "0 0 0 * 13 *" }), /schedules\.cron: month \(field 5\): 13 is out of range 1-12/);
+  await assert.rejects(schedule({ cron: "0 0 * * 8" }), /schedules\.cron: weekday \(field 5\): 8 is out of range 0-7/);
+  await assert.rejects(schedule({ cron: "*/61 * * * *" }), /schedules\.cron: minute \(field 1\): \*\/61: step 61/);
+  await assert.rejects(schedule({ cron: "0 0 31 2 *" }), /schedules\.cron: day of month 31 never falls in month 2/);
+  await assert.rejects(schedule({ cron: "0 0 31 4,6,9,11 *" }), /schedules\.cron: day of month 31 never falls in month 4,6,9,11/);
+  // what croner accepts and can fire stays accepted
+  for (const cron of ["0 0 29 2 *", "0 0 31 2 1", "0 0 L 2 *", "0 0 15W * *", "0 0 * * 5L", "0 0 * * MON#2", "0 0 3 * * *", "0 0 * JAN-MAR MON-FRI", "*/60 * * * *", "@daily"]) {
+    await q("delete from ebb.schedules where id = $1", [await schedule({ cron })]);
+  }
   await assert.rejects(schedule({ cron: "0 0 * * *", timezone: "Mars/Olympus" }), /schedules\.timezone: Mars\/Olympus is not an IANA time zone/);
   await assert.rejects(schedule({ cron: "0 0 * * *", timezone: "UTC+3" }), /schedules\.timezone/);
   await assert.rejects(schedule({ cron: "0 0 * * *", misfire: "sometimes" }), /misfire_check/);
@@ -34,9 +45,22 @@ test("the database refuses a malformed cron or an unknown time zone, naming the 
   await q("delete from ebb.schedules where id = $1", [id]);
 });
 
+/** A row the triggers would refuse today, as rows written before they checked field ranges. */
+async function uncheckedSchedule(cron: string): Promise<number> {
+  const client = await db.pool.connect();
+  try {
+    await client.query("set session_replication_role = replica");
+    const { rows } = await client.query<{ id: number }>("insert into ebb.schedules (kind, target_id, cron) values ('sync', $1, $2) returning id", [++target, cron]);
+    return rows[0]!.id;
+  } finally {
+    await client.query("reset session_replication_role");
+    client.release();
+  }
+}
+
 test("a cron croner refuses is marked invalid with its message; the other schedules still fire", async () => {
-  const bad = await schedule({ cron: "61 * * * *" });
-  const never = await schedule({ cron: "0 0 30 2 *" });
+  const bad = await uncheckedSchedule("61 * * * *");
+  const never = await uncheckedSchedule("0 0 30 2 *");
   const good = await schedule({ cron: "* * * * *" });
   await tick("2025-01-01T12:00:30Z");
   const r = await tick("2025-01-01T12:01:01Z");

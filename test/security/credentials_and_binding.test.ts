@@ -110,7 +110,8 @@ test("the HTTP server listens on loopback only unless EBB_HTTP_HOST says otherwi
   byDefault.ebb.child.kill("SIGTERM");
   await byDefault.ebb.exited;
 
-  const configured = await start({ EBB_HTTP_HOST: "0.0.0.0" });
+  // off loopback the API needs a token (test/http/api_auth.test.ts)
+  const configured = await start({ EBB_HTTP_HOST: "0.0.0.0", EBB_API_TOKEN: "binding-test-token-0123456789" });
   const port2 = Number(configured.url.port);
   if (external) assert.ok(await reachable(external, port2), `EBB_HTTP_HOST=0.0.0.0 is reachable on ${external}`);
   configured.ebb.child.kill("SIGTERM");

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { loadConfig } from "../../config/load.js";
-import { resolveDatabase } from "../../db/database.js";
+import { resolveCommandDatabase } from "../../db/database.js";
 import { migrate } from "../../db/migrate.js";
 import { createPool } from "../../db/pool.js";
 import { createLogger } from "../../log/logger.js";
@@ -15,7 +15,7 @@ export function registerMigrate(program: Command): void {
   cmd.action(async (opts: Record<string, unknown>) => {
     const config = loadConfig(process.env, configFlags(opts));
     const logger = createLogger(config.logLevel);
-    const database = await resolveDatabase(config, logger);
+    const database = await resolveCommandDatabase(config, logger);
     const pool = createPool({ connectionString: database.url, max: 2, role: "migrate" });
     try {
       const result = await migrate(pool, { recordOnly: Boolean(opts.recordOnly), log: (m) => logger.info(m) });

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { loadConfig } from "../../config/load.js";
+import { assertHttpExposure, loadConfig } from "../../config/load.js";
 import { SETTINGS } from "../../config/schema.js";
 import { createLogger } from "../../log/logger.js";
 import { runUntilStopped } from "../../service/process_lifecycle.js";
@@ -14,6 +14,7 @@ export function registerStart(program: Command): void {
   addConfigOptions(cmd, Object.keys(SETTINGS) as (keyof typeof SETTINGS)[]);
   cmd.action(async (opts: Record<string, unknown>) => {
     const config = loadConfig(process.env, configFlags(opts));
+    assertHttpExposure(config);
     const logger = createLogger(config.logLevel);
     const service = await startService(config, logger);
     process.exitCode = await runUntilStopped(service, logger, config.shutdownTimeoutMs);

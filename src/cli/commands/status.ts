@@ -38,6 +38,8 @@ export interface ClusterStatus {
   executions: { running: number; pending: number; open: ExecutionItem[] };
   stale_repositories: { count: number; sample: { registry: string; repository: string; stale_since: Date; reason: string }[] };
   workers: { pool_id: string; hostname: string; pid: number; started_at: Date; last_seen_at: Date; alive: boolean }[];
+  /** schedules the scheduler refused (schedules.invalid_reason): they never fire until fixed */
+  invalid_schedules: { kind: string; target: string; cron: string; timezone: string; reason: string }[];
 }
 
 /** Open executions listed at most. */
@@ -100,6 +102,14 @@ export async function readClusterStatus(pool: pg.Pool, opts: { workerAliveMs: nu
     listExecutions(pool, { status: "running", limit: OPEN_SHOWN }),
     listExecutions(pool, { status: "pending", limit: OPEN_SHOWN }),
   ]);
+  const invalid = await pool.query<ClusterStatus["invalid_schedules"][number]>(
+    `select s.kind, coalesce(p.name, g.name, s.target_id::text) as target, s.cron, s.timezone, s.invalid_reason as reason
+       from ebb.schedules s
+       left join ebb.policies p on s.kind = 'retention' and p.id = s.target_id
+       left join ebb.registries g on s.kind = 'sync' and g.id = s.target_id
+      where s.invalid_reason is not null order by s.id limit $1`,
+    [STALE_SHOWN],
+  );
   const s = schedules.rows[0]!;
   const lockHolder = holder.rows[0] ?? null;
   return {
@@ -121,6 +131,7 @@ export async function readClusterStatus(pool: pg.Pool, opts: { workerAliveMs: nu
     executions: { ...counts.rows[0]!, open: [...running, ...pending].slice(0, OPEN_SHOWN) },
     stale_repositories: { count: staleCount.rows[0]!.count, sample: staleSample.rows },
     workers: workers.rows,
+    invalid_schedules: invalid.rows,
   };
 }
 
@@ -152,6 +163,11 @@ function renderStatus(st: ClusterStatus): string {
       st.workers.map((w) => [w.hostname, w.pid, w.pool_id, formatTime(w.started_at), formatAge(w.last_seen_at, st.database.server_time.getTime()), w.alive])));
   } else {
     out.push("worker heartbeats: none (no ebb worker is running)\n");
+  }
+  if (st.invalid_schedules.length) {
+    out.push(`invalid schedules (never fire until fixed; ${st.invalid_schedules.length} of ${sch.schedules_invalid})\n`);
+    out.push(renderTable(["kind", "target", "cron", "timezone", "reason"],
+      st.invalid_schedules.map((x) => [x.kind, x.target, x.cron, x.timezone, x.reason])));
   }
   if (st.executions.open.length) {
     out.push("open executions\n");

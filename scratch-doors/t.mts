@@ -1,0 +1,12 @@
+import { startEmbedded } from "/work/wt-doors/src/db/embedded.ts";
+import pg from "pg";
+const t0 = Date.now();
+const db = await startEmbedded({ dataDir: "/tmp/doors-e/d1", port: 45901 });
+console.log("started in", Date.now() - t0, "ms", db.url.replace(/:[^:@]*@/, ":***@"));
+const c = new pg.Client(db.url); await c.connect(); console.log((await c.query("select current_setting('ebb.instance_id', true) id")).rows); await c.end();
+const bad = new pg.Client("postgres://postgres:postgres@127.0.0.1:45901/postgres"); await bad.connect().then(() => console.log("OLD PASSWORD WORKS"), (e) => console.log("old password refused:", e.message));
+await db.stop();
+const t1 = Date.now();
+const db2 = await startEmbedded({ dataDir: "/tmp/doors-e/d1", port: 45901 });
+console.log("restarted in", Date.now() - t1, "ms");
+await db2.stop();
