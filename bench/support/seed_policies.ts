@@ -2,7 +2,8 @@
 // `count` policies named bench-<k>, each with the bench policy's rules, protected tag and cap.
 // scope "project": policy k covers project proj<k> (2 repositories in the seeded catalog,
 // Harbor's one-policy-per-project model); scope "all": every repository of the registry.
-// A policy with a cron gets its ebb.schedules row from the policies trigger.
+// A policy with a cron gets its ebb.schedules row from the policies trigger. Dry runs decide
+// on the seeded catalog as it is (dry_run_reads = 'catalog'): there is no registry behind it.
 import type pg from "pg";
 import { BENCH_POLICY } from "../evaluate/bench_policy.js";
 
@@ -25,12 +26,12 @@ export async function seedPolicies(pool: pg.Pool, seed: PolicySeed): Promise<num
   try {
     await client.query("begin");
     const { rows } = await client.query<{ id: string }>(
-      `insert into ebb.policies (name, registry_id, scope, max_fraction, protected, cron, timezone, dry_run)
+      `insert into ebb.policies (name, registry_id, scope, max_fraction, protected, cron, timezone, dry_run, dry_run_reads)
        select 'bench-' || k, $1,
               case when $2 = 'project'
                    then jsonb_build_object('projects', jsonb_build_array(jsonb_build_object('kind', 'glob', 'pattern', 'proj' || k)))
                    else '{}'::jsonb end,
-              $3, $4::jsonb, $5, 'UTC', $6
+              $3, $4::jsonb, $5, 'UTC', $6, 'catalog'
          from generate_series(1, $7::int) k
         order by k
        returning id`,

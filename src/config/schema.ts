@@ -216,7 +216,7 @@ export const SETTINGS: Record<keyof ConfigInput, { env: string; flag: string; do
   heartbeatIntervalMs: { env: "EBB_HEARTBEAT_INTERVAL_MS", flag: "--heartbeat-interval-ms <ms>", doc: "worker heartbeat and crash-recovery period (default 10000)" },
   deadWorkerTimeoutMs: { env: "EBB_DEAD_WORKER_TIMEOUT_MS", flag: "--dead-worker-timeout-ms <ms>", doc: "a worker silent this long is dead: its jobs run again elsewhere (default 60000)" },
   taskGroupConcurrency: { env: "EBB_TASK_GROUP_CONCURRENCY", flag: "--task-group-concurrency <n>", doc: "tasks of one group running at once, cluster-wide: repositories of one registry being deleted from, syncs of one registry (default 4; dry runs call no registry and are not limited)" },
-  stopCheckIntervalMs: { env: "EBB_STOP_CHECK_INTERVAL_MS", flag: "--stop-check-interval-ms <ms>", doc: "how often a running task asks whether its execution must stop (default 1000)" },
+  stopCheckIntervalMs: { env: "EBB_STOP_CHECK_INTERVAL_MS", flag: "--stop-check-interval-ms <ms>", doc: "how often a running task asks the database whether its execution must stop; with LISTEN (direct pooling) a stop is heard at once and this is the fallback (default 1000)" },
   historyKeepLast: { env: "EBB_HISTORY_KEEP_LAST", flag: "--history-keep-last <n>", doc: "executions kept per policy/target whatever their age (default 50)" },
   historyKeepDays: { env: "EBB_HISTORY_KEEP_DAYS", flag: "--history-keep-days <n>", doc: "executions younger than this are kept whatever their number (default 30)" },
   eventsToken: { env: "EBB_EVENTS_TOKEN", flag: "--events-token <token>", doc: "bearer token registries must send to POST /events; unset = every event is refused (401)", secret: true },

@@ -10,7 +10,7 @@ export const EXECUTION_STATUSES = ["pending", "running", "success", "error", "st
 export type ExecutionStatusName = (typeof EXECUTION_STATUSES)[number];
 export const DECISION_ACTIONS = ["retain", "protected", "delete", "untag", "error"] as const;
 export type DecisionAction = (typeof DECISION_ACTIONS)[number];
-export const DECISION_OUTCOMES = ["none", "dry_run", "pending", "deleted", "already_deleted", "failed", "unsupported"] as const;
+export const DECISION_OUTCOMES = ["none", "dry_run", "pending", "deleted", "already_deleted", "failed", "unsupported", "skipped"] as const;
 
 /** One row of execution history with live task counts (ebb.execution_summary). */
 export interface ExecutionItem {

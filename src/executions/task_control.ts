@@ -1,6 +1,7 @@
 import type pg from "pg";
 import type { Logger } from "../log/logger.js";
 import { StopRequested, type Execution, type LogLevel, type TaskControl, type TaskCounts } from "./kind.js";
+import { stopSignalsOf, type StopSignals } from "./stop.js";
 
 /** Log lines kept per task attempt; one more line says how many were dropped. */
 export const MAX_LOG_LINES_PER_ATTEMPT = 1000;
@@ -8,9 +9,17 @@ const LOG_FLUSH_LINES = 100;
 const LOG_FLUSH_MS = 500;
 
 /**
- * The TaskControl handed to ExecutionKind.runTask: a cached stop check and a buffered log
- * writer (one INSERT per batch of lines, not one per line) that also writes each line to
- * the process log with the execution, task and key (e.g. repository) as context.
+ * The TaskControl handed to ExecutionKind.runTask: a stop check and a buffered log writer
+ * (one INSERT per batch of lines, not one per line) that also writes each line to the process
+ * log with the execution, task and key (e.g. repository) as context.
+ *
+ * Stop: `signal` aborts the moment this process hears the execution's "ebb:stop"
+ * notification (StopSignals, on the worker's LISTEN connection), so a caller can check it
+ * right before each irreversible call without a statement. That is complete only while the
+ * LISTEN was confirmed before this task last read stop_requested (its claim, or a check
+ * here): otherwise (no LISTEN yet, a connection lost and listening again, transaction pooling)
+ * checkpoint() asks the database - at once when a LISTEN is up but younger than that read,
+ * else every stop-check interval. The periodic check also runs with a LISTEN, as a fallback.
  */
 export class TaskControlImpl implements TaskControl {
   counts: TaskCounts = { total: 0, retained: 0, deleted: 0, errors: 0 };
@@ -19,6 +28,11 @@ export class TaskControlImpl implements TaskControl {
   private readonly stop = new AbortController();
   /** when the database last said "no stop": the task's claim read it, so that counts as a check */
   private lastCheck = Date.now();
+  /** when the last read of stop_requested was sent (the claim's, or a check's) */
+  private readSentAt: number;
+  private readonly signals: StopSignals;
+  private readonly unsubscribe: () => void;
+  private checking: Promise<void> | undefined;
   private buffer: LogLine[] = [];
   private written = 0;
   private dropped = 0;
@@ -33,25 +47,48 @@ export class TaskControlImpl implements TaskControl {
     private readonly shutdown: AbortSignal,
     /** the process log, with execution/task/repository context; lines go there too */
     private readonly logger?: Logger,
+    /** Date.now() before the task's claim (which read stop_requested) was sent; unknown = never */
+    claimSentAt = Number.NEGATIVE_INFINITY,
   ) {
     this.signal = AbortSignal.any([this.stop.signal, shutdown]);
+    this.readSentAt = claimSentAt;
+    this.signals = stopSignalsOf(pool);
+    this.unsubscribe = this.signals.subscribe(execution.id, () => this.stop.abort(new StopRequested("stop requested")));
+  }
+
+  /** Stop listening for this execution's stop (the task has ended). */
+  close(): void {
+    this.unsubscribe();
   }
 
   async checkpoint(): Promise<void> {
+    this.throwIfStopped();
+    if (!this.checking) {
+      const now = Date.now();
+      const since = this.signals.listeningSince;
+      // a LISTEN confirmed after our last read may have missed a stop committed in between
+      const unheard = since !== null && since > this.readSentAt;
+      if (!unheard && now - this.lastCheck < this.stopCheckIntervalMs) return;
+      this.lastCheck = now;
+      this.readSentAt = now;
+      // primary key lookup: at most once per interval, or once after a new LISTEN; callers
+      // meanwhile wait for its answer
+      this.checking = this.pool.query<{ stop: boolean }>(
+        "select stop_requested as stop from ebb.executions where id = $1",
+        [this.execution.id],
+      ).then(({ rows }) => {
+        if (rows[0]?.stop !== false) this.stop.abort(new StopRequested("stop requested"));
+      }).finally(() => {
+        this.checking = undefined;
+      });
+    }
+    await this.checking;
+    this.throwIfStopped();
+  }
+
+  private throwIfStopped(): void {
     if (this.shutdown.aborted) throw new StopRequested("worker shutting down");
     if (this.stop.signal.aborted) throw new StopRequested("stop requested");
-    const now = Date.now();
-    if (now - this.lastCheck < this.stopCheckIntervalMs) return;
-    this.lastCheck = now;
-    // primary key lookup, at most once per interval
-    const { rows } = await this.pool.query<{ stop: boolean }>(
-      "select stop_requested as stop from ebb.executions where id = $1",
-      [this.execution.id],
-    );
-    if (rows[0]?.stop !== false) {
-      this.stop.abort(new StopRequested("stop requested"));
-      throw new StopRequested("stop requested");
-    }
   }
 
   log(level: LogLevel, message: string): void {

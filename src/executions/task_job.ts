@@ -22,6 +22,8 @@ export function taskJob(ctx: AppContext, kinds: KindMap, opts: TaskJobOptions): 
   const statements = new TaskStatements(ctx.pool, bookkeepingOptions(ctx.config));
   return async (rawPayload, helpers) => {
     const taskId = Number((rawPayload as { taskId?: unknown }).taskId);
+    // the claim reads stop_requested: stops committed after it are heard by LISTEN (task_control.ts)
+    const claimSentAt = Date.now();
     const row = await statements.claim(taskId);
     if (!row) {
       // already ended (stopped before start, or finished before a crash): maybe the last one
@@ -43,7 +45,7 @@ export function taskJob(ctx: AppContext, kinds: KindMap, opts: TaskJobOptions): 
     if (!kind) return finish("error", `no execution kind named ${row.kind} is registered in this ebb process`, zero, {});
 
     const logger = ctx.logger.child({ kind: execution.kind, executionId: execution.id, taskId: row.id, key: row.key, attempt });
-    const control = new TaskControlImpl(ctx.pool, execution, row.id, opts.stopCheckIntervalMs, helpers.abortSignal, logger);
+    const control = new TaskControlImpl(ctx.pool, execution, row.id, opts.stopCheckIntervalMs, helpers.abortSignal, logger, claimSentAt);
     const task = { id: row.id, executionId: row.execution_id, key: row.key, group: row.task_group, payload: row.payload, attempt };
     try {
       await kind.runTask(ctx, task, control);
@@ -66,6 +68,8 @@ export function taskJob(ctx: AppContext, kinds: KindMap, opts: TaskJobOptions): 
         row.id, attempt, `attempt ${helpers.job.attempts} failed (will retry): ${message}`,
       ]);
       throw err;
+    } finally {
+      control.close();
     }
   };
 }

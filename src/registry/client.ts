@@ -253,15 +253,16 @@ export class RegistryClient {
 
   /**
    * DELETE a manifest by digest (tags pointing at it go with it). A 404 means someone else
-   * already deleted it: returned as "already_deleted", not an error.
+   * already deleted it: returned as "already_deleted", not an error. beforeSend runs right
+   * before each attempt goes out (retries included): throwing there sends nothing more.
    */
-  async deleteManifest(repository: string, digest: string): Promise<DeleteOutcome> {
+  async deleteManifest(repository: string, digest: string, opts: { beforeSend?: () => void } = {}): Promise<DeleteOutcome> {
     assertRepository(repository);
     assertDigest(digest);
     const what = `delete manifest ${repository}@${digest}`;
     const res = await this.#transport.send({
       method: "DELETE", url: this.#url(`/v2/${repository}/manifests/${digest}`), scope: `repository:${repository}:delete`,
-      what, maxBodyBytes: 64 * 1024,
+      what, maxBodyBytes: 64 * 1024, beforeSend: opts.beforeSend,
     });
     if (res.status === 202 || res.status === 200 || res.status === 204) return "deleted";
     if (res.status === 404) return "already_deleted";

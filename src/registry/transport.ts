@@ -41,6 +41,8 @@ export interface HttpRequest {
   /** names the operation in errors and logs, e.g. "get manifest a/b:v1" */
   what: string;
   followRedirects?: boolean;
+  /** called right before each request is sent (every attempt); throwing stops the request unsent */
+  beforeSend?: () => void;
 }
 
 export interface HttpResponse {
@@ -164,6 +166,7 @@ export class Transport {
       const authorization = sameOrigin ? this.auth.authorization(req.scope) : undefined;
       const headers: Record<string, string> = { ...req.headers };
       if (authorization !== undefined) headers.authorization = authorization;
+      req.beforeSend?.();
       const res = await this.#raw(req.method, url, headers, req.maxBodyBytes, req.what);
       if (res.status === 401 && sameOrigin && authRounds < 2) {
         authRounds++;

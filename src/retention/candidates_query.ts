@@ -65,7 +65,7 @@ select r.*, a.digest, a.media_type,
        t.tag_names, t.tag_pushed_ms, t.tag_pulled_ms, x.children, x.subject
   from r
   left join ebb.artifacts a
-    on a.repository_id = r.id and not r.stale and r.deleted_at is null and r.uninspected = 0
+    on a.repository_id = r.id and not r.stale and r.deleted_at is null and /*inspected*/r.uninspected = 0
   left join lateral (
     select array_agg(tg.name order by tg.name) as tag_names,
            array_agg((extract(epoch from tg.pushed_at) * 1000)::float8 order by tg.name) as tag_pushed_ms,
@@ -89,13 +89,24 @@ function toCandidate(r: CandidateRow): Candidate {
   return c;
 }
 
+// After a fresh read of the registry (src/catalog/fresh_read.ts) every artifact the read found
+// is inspected; one still uninspected reached the catalog from a push event after the read
+// and is left out (not decided on) instead of refusing the repository.
+const FRESH_CANDIDATES_SQL = CANDIDATES_SQL.replace("/*inspected*/r.uninspected = 0", "a.inspected_at is not null");
+
 /**
  * prepared (default true): sent by name, so each connection plans it once (planning was ~0.45
  * ms of each read's PostgreSQL time); false behind PgBouncer in transaction mode.
+ * afterFreshRead: artifacts not inspected are left out rather than refusing the repository.
  */
-export async function readRepositoryCandidates(pool: Pick<pg.Pool, "query">, repositoryId: number, prepared = true): Promise<RepositoryRead> {
+export async function readRepositoryCandidates(
+  pool: Pick<pg.Pool, "query">, repositoryId: number, prepared = true, afterFreshRead = false,
+): Promise<RepositoryRead> {
   const { rows } = await pool.query<RepositoryState & Partial<CandidateRow>>(
-    namedStatement("ebb_repository_candidates", CANDIDATES_SQL, prepared), [repositoryId]);
+    afterFreshRead
+      ? namedStatement("ebb_repository_candidates_fresh", FRESH_CANDIDATES_SQL, prepared)
+      : namedStatement("ebb_repository_candidates", CANDIDATES_SQL, prepared),
+    [repositoryId]);
   const first = rows[0];
   if (!first) return { repository: undefined, candidates: [] };
   const repository: RepositoryState = {

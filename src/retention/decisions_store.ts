@@ -4,7 +4,7 @@ import type pg from "pg";
 import { commitMode, setCommitMode } from "../db/bookkeeping_statement.js";
 import type { Decision } from "./decision.js";
 
-export type DecisionOutcome = "none" | "dry_run" | "pending" | "deleted" | "already_deleted" | "failed" | "unsupported";
+export type DecisionOutcome = "none" | "dry_run" | "pending" | "deleted" | "already_deleted" | "failed" | "unsupported" | "skipped";
 
 export interface DecisionWrite {
   executionId: number;
@@ -130,6 +130,31 @@ export async function recordOutcome(
   );
 }
 
+/**
+ * The tags of the repository as the task's decisions saw them: tag -> digest
+ * (decisions_task_pending_idx does not cover this: one scan of the task's rows through
+ * the unique (execution_id, repository_id, digest) index).
+ */
+export async function decidedTags(pool: pg.Pool, executionId: number, repositoryId: number): Promise<Map<string, string>> {
+  const { rows } = await pool.query<{ tag: string; digest: string }>(
+    `select t.tag, d.digest from ebb.decisions d, unnest(d.tags) as t(tag)
+      where d.execution_id = $1 and d.repository_id = $2`,
+    [executionId, repositoryId],
+  );
+  return new Map(rows.map((r) => [r.tag, r.digest]));
+}
+
+/** Deletions not made because the repository changed since the decision: outcome 'skipped', reason in error. */
+export async function recordSkipped(pool: pg.Pool, skipped: ReadonlyArray<{ id: number; reason: string }>): Promise<void> {
+  if (skipped.length === 0) return;
+  await pool.query(
+    `update ebb.decisions d set outcome = 'skipped', error = u.reason, acted_at = now()
+       from unnest($1::bigint[], $2::text[]) as u(id, reason)
+      where d.id = u.id and d.outcome = 'pending'`,
+    [skipped.map((s) => s.id), skipped.map((s) => s.reason)],
+  );
+}
+
 export interface TaskDecisionCounts {
   total: number;
   retained: number;
@@ -139,11 +164,13 @@ export interface TaskDecisionCounts {
   pending: number;
   unsupported: number;
   failed: number;
+  /** deletions skipped because the repository changed since the decision (the manifest stays) */
+  skipped: number;
 }
 
 /**
  * Counts of a task from its decision rows (so a re-run counts the same): retained = retain,
- * protected and untag (the manifest stays); deleted = deleted or already gone (in a dry run:
+ * protected, untag and skipped deletions (the manifest stays); deleted = deleted or already gone (in a dry run:
  * would be deleted, as Harbor counts a dry run);
  * errors = failed registry calls and undecidable artifacts.
  * A task is one repository of one execution: read through decisions' unique index
@@ -152,13 +179,14 @@ export interface TaskDecisionCounts {
 export async function countTaskDecisions(pool: pg.Pool, executionId: number, repositoryId: number): Promise<TaskDecisionCounts> {
   const { rows } = await pool.query<TaskDecisionCounts>(
     `select count(*)::int as total,
-            count(*) filter (where action in ('retain', 'protected', 'untag'))::int as retained,
+            count(*) filter (where action in ('retain', 'protected', 'untag') or outcome = 'skipped')::int as retained,
             count(*) filter (where action = 'delete' and outcome in ('deleted', 'already_deleted', 'dry_run'))::int as deleted,
             count(*) filter (where outcome = 'failed' or action = 'error')::int as errors,
             count(*) filter (where outcome = 'dry_run')::int as dry_run,
             count(*) filter (where outcome = 'pending')::int as pending,
             count(*) filter (where outcome = 'unsupported')::int as unsupported,
-            count(*) filter (where outcome = 'failed')::int as failed
+            count(*) filter (where outcome = 'failed')::int as failed,
+            count(*) filter (where outcome = 'skipped')::int as skipped
        from ebb.decisions where execution_id = $1 and repository_id = $2`,
     [executionId, repositoryId],
   );
@@ -170,7 +198,7 @@ export async function countTaskDecisions(pool: pg.Pool, executionId: number, rep
  * the same rules applied to the rows as insertDecisions writes them (initialOutcome).
  */
 export function countNewDecisions(decisions: readonly Decision[], dryRun: boolean): TaskDecisionCounts {
-  const c: TaskDecisionCounts = { total: 0, retained: 0, deleted: 0, errors: 0, dry_run: 0, pending: 0, unsupported: 0, failed: 0 };
+  const c: TaskDecisionCounts = { total: 0, retained: 0, deleted: 0, errors: 0, dry_run: 0, pending: 0, unsupported: 0, failed: 0, skipped: 0 };
   for (const d of decisions) {
     const outcome = initialOutcome(d, dryRun);
     c.total++;

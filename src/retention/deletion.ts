@@ -1,5 +1,6 @@
 // The registry calls of one repository task: the decisions still 'pending', made with bounded
-// concurrency, a stop checkpoint before every call (Harbor cannot stop mid-deletion), and each
+// concurrency, a stop checkpoint before every call (Harbor cannot stop mid-deletion) and the
+// stop signal checked again right before each request is sent (retries included), and each
 // answer recorded on its decision row as it comes.
 //
 // Order, so that stopping (or failing) halfway never leaves a retained thing pointing at
@@ -14,7 +15,7 @@
 // decides 'delete' and the manifest is deleted like any other.
 import pLimit from "p-limit";
 import type pg from "pg";
-import type { LogLevel } from "../executions/kind.js";
+import { StopRequested, type LogLevel } from "../executions/kind.js";
 import type { DeleteOutcome } from "../registry/client.js";
 import { recordOutcome, type PendingCall } from "./decisions_store.js";
 
@@ -23,12 +24,14 @@ export const UNTAG_UNSUPPORTED =
 
 export interface DeletionDeps {
   pool: pg.Pool;
-  registry: { deleteManifest(repository: string, digest: string): Promise<DeleteOutcome> };
+  registry: { deleteManifest(repository: string, digest: string, opts?: { beforeSend?: () => void }): Promise<DeleteOutcome> };
   repository: string;
   /** registry calls in flight at once for this repository */
   concurrency: number;
   /** throws StopRequested when the execution must stop */
   checkpoint(): Promise<void>;
+  /** aborted once a stop is known to the task (no statement): checked right before each DELETE is sent */
+  stopSignal?: AbortSignal;
   log(level: LogLevel, message: string): void;
 }
 
@@ -72,8 +75,12 @@ export async function executeDeletions(deps: DeletionDeps, calls: readonly Pendi
       }
       let outcome: DeleteOutcome;
       try {
-        outcome = await deps.registry.deleteManifest(deps.repository, call.digest);
+        outcome = await deps.registry.deleteManifest(deps.repository, call.digest, { beforeSend: () => throwIfAborted(deps.stopSignal) });
       } catch (err) {
+        if (err instanceof StopRequested) {
+          stop ??= err; // not sent: the decision stays pending
+          return;
+        }
         const message = err instanceof Error ? err.message : String(err);
         await recordOutcome(deps.pool, call.id, "failed", message);
         result.failed++;
@@ -95,4 +102,10 @@ export async function executeDeletions(deps: DeletionDeps, calls: readonly Pendi
     if (failure) throw failure.reason;
   }
   return result;
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (!signal?.aborted) return;
+  const reason: unknown = signal.reason;
+  throw reason instanceof StopRequested ? reason : new StopRequested("worker shutting down");
 }

@@ -2,9 +2,9 @@
 //   planTasks: snapshot the policy (retention_run.ts), then the policy registry's repositories
 //              (not deleted) that are in scope and selected by at least one enabled rule, in
 //              batches, one task each (key = repository name; group = the registry, so at most
-//              taskGroupConcurrency repositories of one registry are worked on at once; a dry
-//              run makes no registry call, so its tasks have no group and run at the workers'
-//              full concurrency).
+//              taskGroupConcurrency repositories of one registry are read and deleted from at
+//              once; a dry run on the catalog (dry_run_reads = 'catalog') makes no registry
+//              call, so its tasks have no group and run at the workers' full concurrency).
 //              Repositories no rule selects get no task: they are never touched.
 //   runTask:   repository_task.ts.
 import type pg from "pg";
@@ -23,6 +23,8 @@ export interface RetentionKindOptions {
   batchSize?: number;
   /** registry DELETE calls in flight at once per repository task (default 4) */
   deleteConcurrency?: number;
+  /** registry requests in flight at once per repository task: the fresh read's HEADs and GETs (default 8) */
+  readConcurrency?: number;
   /** environment holding credentials named by registries.credentials_ref (default process.env) */
   env?: NodeJS.ProcessEnv;
 }
@@ -66,8 +68,9 @@ export function retentionKind(opts: RetentionKindOptions = {}): ExecutionKind {
     name: "retention",
     async *planTasks(ctx, execution) {
       const run = await ensureRetentionRun(ctx.pool, execution, { asyncCommit: ctx.config.workerAsyncCommit });
-      // the per-registry limit protects the registry: only runs that delete call it
-      const group = run.dryRun ? {} : { group: `registry:${run.registryId}` };
+      // the per-registry limit protects the registry: every run that reads it is limited
+      const readsRegistry = !(run.dryRun && run.dryRunReads === "catalog");
+      const group = readsRegistry ? { group: `registry:${run.registryId}` } : {};
       for await (const page of repositoryPages(ctx.pool, run.registryId, batchSize, literalProjects(run.policy))) {
         const batch: TaskSpec[] = [];
         for (const repo of page) {
@@ -91,7 +94,7 @@ export function retentionKind(opts: RetentionKindOptions = {}): ExecutionKind {
             const record = await readRegistryRecord(ctx.pool, run.registryId);
             if (!record) throw new PermanentTaskError(`registry ${run.registryId} does not exist`);
             try {
-              client = createRegistryClient(record, { env: opts.env, logger: ctx.logger.child({ component: "registry", registry: record.name }) });
+              client = createRegistryClient(record, { env: opts.env, concurrency: opts.readConcurrency, logger: ctx.logger.child({ component: "registry", registry: record.name }) });
             } catch (err) {
               if (err instanceof RegistryConfigError) throw new PermanentTaskError(err.message);
               throw err;

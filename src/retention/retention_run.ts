@@ -18,6 +18,8 @@ export interface RetentionRun {
   compiled: CompiledPolicy;
   rulePositions: number[];
   dryRun: boolean;
+  /** where a dry run reads the repository: the registry (as a real run) or the catalog as it is */
+  dryRunReads: "registry" | "catalog";
   evaluatedAt: Date;
 }
 
@@ -29,6 +31,7 @@ interface RunRow {
   policy: unknown;
   rule_positions: number[];
   dry_run: boolean;
+  dry_run_reads: "registry" | "catalog";
   evaluated_at: Date;
 }
 
@@ -42,11 +45,12 @@ function fromRow(row: RunRow): RetentionRun {
   }
   return {
     executionId: row.execution_id, policyId: row.policy_id, policyName: row.policy_name, registryId: row.registry_id,
-    policy, compiled: compilePolicy(policy), rulePositions: row.rule_positions, dryRun: row.dry_run, evaluatedAt: row.evaluated_at,
+    policy, compiled: compilePolicy(policy), rulePositions: row.rule_positions, dryRun: row.dry_run,
+    dryRunReads: row.dry_run_reads, evaluatedAt: row.evaluated_at,
   };
 }
 
-const SELECT_RUN = `select execution_id, policy_id, policy_name, registry_id, policy, rule_positions, dry_run, evaluated_at
+const SELECT_RUN = `select execution_id, policy_id, policy_name, registry_id, policy, rule_positions, dry_run, dry_run_reads, evaluated_at
                       from ebb.retention_runs where execution_id = $1`;
 
 /**
@@ -74,13 +78,14 @@ export async function ensureRetentionRun(pool: pg.Pool, execution: Execution, op
   }
   const { rows } = await pool.query<RunRow>(
     `with ins as (
-       insert into ebb.retention_runs (execution_id, policy_id, policy_name, registry_id, policy, rule_positions, dry_run, evaluated_at)
-       values ($1, $2, $3, $4, $5, $6, $7, $8)
+       insert into ebb.retention_runs (execution_id, policy_id, policy_name, registry_id, policy, rule_positions, dry_run,
+                                       dry_run_reads, evaluated_at)
+       values ($1, $2, $3, $4, $5, $6, $7, coalesce((select dry_run_reads from ebb.policies where id = $2), 'registry'), $8)
        on conflict (execution_id) do nothing
-       returning execution_id, policy_id, policy_name, registry_id, policy, rule_positions, dry_run, evaluated_at)
+       returning execution_id, policy_id, policy_name, registry_id, policy, rule_positions, dry_run, dry_run_reads, evaluated_at)
      select ins.* from ins, (select ${setCommitMode("$9")}) as commit_mode
      union all
-     select execution_id, policy_id, policy_name, registry_id, policy, rule_positions, dry_run, evaluated_at
+     select execution_id, policy_id, policy_name, registry_id, policy, rule_positions, dry_run, dry_run_reads, evaluated_at
        from ebb.retention_runs where execution_id = $1 and not exists (select 1 from ins)`,
     [execution.id, stored.row.id, stored.row.name, stored.row.registry_id, JSON.stringify(stored.json),
      stored.rulePositions, execution.dryRun || stored.row.dry_run, execution.fireTime, commitMode(opts)],

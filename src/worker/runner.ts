@@ -1,5 +1,6 @@
 import type { Runner } from "graphile-worker";
 import type { KindMap } from "../executions/kind.js";
+import { withStopListen } from "../executions/stop.js";
 import type { AppContext } from "../service/context.js";
 import { JobSlots } from "./job_slots.js";
 import { sharedListen, withoutListen } from "./listenless_pool.js";
@@ -42,7 +43,7 @@ export async function startWorker(ctx: AppContext, onFatal: (err: unknown) => vo
   }
   const pools = transactionPooling
     ? { listening: withoutListen(ctx.pool), relayed: withoutListen(ctx.pool) }
-    : sharedListen(ctx.pool);
+    : sharedListen(withStopListen(ctx.pool)); // the one LISTEN connection also hears stop requests
   const lists = buildTaskLists(ctx, kinds, new JobSlots(ctx.config.workerConcurrency));
 
   const oneByOneLane = { completeJobBatchDelay: -1, failJobBatchDelay: -1 };

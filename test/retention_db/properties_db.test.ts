@@ -129,6 +129,8 @@ test("random policies and catalogs through the database path (dry run): rule-ret
       const { registryId } = await seed(catalog);
       {
         const policyId = await insertPolicy(db.pool, { ...policy, name: `random-${round}` }, { registryId, dryRun: true });
+        // a seeded catalog and no registry: the dry run decides on the catalog as it is
+        await q("update ebb.policies set dry_run_reads = 'catalog' where id = $1", [policyId]);
         const { executionId, tasks } = await runDry(policyId);
         const rows = await q(
           `select repository, digest, tags, action, reason, rule, role, planned_action, outcome, task_id

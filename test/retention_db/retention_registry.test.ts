@@ -158,21 +158,28 @@ test("latestPushedK: dry run decides and deletes nothing; the real run deletes e
   assert.equal((await q("select count(*)::int as n from ebb.tasks t join ebb.executions e on e.id = t.execution_id where e.id = $1 and t.key = 't1other/app'", [real.id]))[0].n, 0, "no task for a repository out of scope");
 });
 
-test("a STALE repository is refused: task error with the reason, no decisions, nothing deleted", { skip }, async () => {
+test("a STALE repository is refused by a dry run on the catalog; a run that reads the registry decides on that read and clears STALE", { skip }, async () => {
   const repo = "t2/app";
   const images = await pushImages(repo, 3);
   await sync();
+  await setPushedDaysAgo(repo, Object.fromEntries(images.map((img, i) => [img.digest, 10 - i])));
   await q("update ebb.repositories set stale = true, stale_reason = 'sync could not read the repository: test', stale_since = now() where name = $1", [repo]);
-  const policyId = await addPolicy("t2", "t2", [{ template: "latestPushedK", params: { latestPushedK: 1 } }]);
-  const e = await runExecution("retention", policyId);
+  const policyId = await addPolicy("t2", "t2", [{ template: "latestPushedK", params: { latestPushedK: 1 } }], { dry_run_reads: "catalog" });
+  const e = await runExecution("retention", policyId, true);
   assert.equal(e.status, "error");
   const task = await taskOf(e.id);
   assert.match(task.error, /t2\/app is STALE \(sync could not read the repository: test\): nothing decided, nothing deleted/);
   assert.equal(Object.keys(await decisions(e.id)).length, 0);
   for (const img of images) assert.ok(await present(repo, img.digest));
+
+  const real = await runExecution("retention", policyId);
+  assert.equal(real.status, "success", JSON.stringify(await taskOf(real.id)));
+  assert.equal((await q("select stale from ebb.repositories where name = $1", [repo]))[0].stale, false, "a complete read clears STALE");
+  for (const img of images.slice(0, 2)) assert.equal(await present(repo, img.digest), false);
+  assert.ok(await present(repo, images[2]!.digest));
 });
 
-test("artifacts known only from push events (manifest never read) block decisions until a sync reads them; then referrers stay with their subject", { skip }, async () => {
+test("artifacts known only from push events (manifest never read): a dry run on the catalog refuses; a run that reads the registry reads them, referrers stay with their subject", { skip }, async () => {
   const repo = "t9/app";
   const [v1, v2] = await pushImages(repo, 2);
   const sig2 = await pushReferrer(reg, repo, v2!, { tag: cosignTag(v2!.digest) });
@@ -183,16 +190,15 @@ test("artifacts known only from push events (manifest never read) block decision
             where r.id = a.repository_id and r.name = $1 and a.digest = $2`, [repo, sig2.digest]);
   await q(`delete from ebb.artifact_references ar using ebb.repositories r
             where r.id = ar.repository_id and r.name = $1 and ar.digest = $2`, [repo, sig2.digest]);
-  const policyId = await addPolicy("t9", "t9", [{ template: "latestPushedK", params: { latestPushedK: 1 } }]);
+  const policyId = await addPolicy("t9", "t9", [{ template: "latestPushedK", params: { latestPushedK: 1 } }], { dry_run_reads: "catalog" });
 
-  const refused = await runExecution("retention", policyId);
+  const refused = await runExecution("retention", policyId, true);
   assert.equal(refused.status, "error");
   assert.match((await taskOf(refused.id)).error, /t9\/app holds 1 artifact\(s\) whose manifests ebb has not read yet .*nothing decided, nothing deleted/);
   assert.equal(Object.keys(await decisions(refused.id)).length, 0);
   for (const d of [v1!.digest, v2!.digest, sig2.digest]) assert.ok(await present(repo, d), `nothing deleted (${d})`);
 
-  await sync(); // reads the signature's manifest: its subject is v2
-  const real = await runExecution("retention", policyId);
+  const real = await runExecution("retention", policyId); // reads the signature's manifest: its subject is v2
   assert.equal(real.status, "success", JSON.stringify(await taskOf(real.id)));
   const d = await decisions(real.id);
   assert.equal(d[sig2.digest]!.role, "referrer");

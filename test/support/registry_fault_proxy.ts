@@ -19,6 +19,8 @@ export type Fault =
   | { kind: "reset" }
   | { kind: "hang" }
   | { kind: "delay"; ms: number }
+  /** forwarded once `until` settles (the request has arrived; its answer waits) */
+  | { kind: "gate"; until: Promise<unknown> }
   | { kind: "rewrite"; transform: (res: UpstreamResponse) => UpstreamResponse };
 
 export interface SeenRequest {
@@ -26,6 +28,8 @@ export interface SeenRequest {
   path: string;
   authorization: string | undefined;
   faulted: Fault["kind"] | undefined;
+  /** Date.now() when the request arrived */
+  at: number;
 }
 
 export interface FaultProxy {
@@ -62,6 +66,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     });
 
   const server: Server = createServer(async (req, res) => {
+    const at = Date.now();
     inFlight++;
     res.on("close", () => inFlight--);
     const chunks: Buffer[] = [];
@@ -71,7 +76,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     const rule = rules.find((r) => r.left > 0 && r.match(method, path));
     if (rule) rule.left--;
     const fault = rule?.fault;
-    requests.push({ method, path, authorization: req.headers.authorization, faulted: fault?.kind });
+    requests.push({ method, path, authorization: req.headers.authorization, faulted: fault?.kind, at });
     if (fault?.kind === "reset") {
       req.socket.destroy();
       return;
@@ -83,6 +88,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       return;
     }
     if (fault?.kind === "delay") await new Promise((r) => setTimeout(r, fault.ms));
+    if (fault?.kind === "gate") await fault.until.catch(() => {});
     let upstreamRes: UpstreamResponse;
     try {
       upstreamRes = await forward(req, Buffer.concat(chunks));
