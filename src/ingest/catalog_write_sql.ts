@@ -38,14 +38,17 @@ export async function writeCatalogChanges(
       if (c.kind === "push") {
         const repoId = await repositoryId(client, registryId, c.repository);
         const at = new Date(c.at).toISOString();
-        // artifacts pkey. A re-push moves pushed_at forward (never back): an artifact pushed
-        // again is treated as new, which can only make retention keep more.
+        // artifacts pkey. pushed_at is when the manifest arrived in the repository: a push of
+        // a digest already there (a re-tag, a tag moved onto it, the same bytes again) leaves
+        // it, so count rules never rank an old build as new; the tag row below records that
+        // push. An earlier time (a late event; sync's first-seen time) moves it back. A digest
+        // deleted and pushed again is a new row with the new time.
         await client.query(
           `insert into ebb.artifacts (repository_id, digest, media_type, size, pushed_at, pushed_at_source)
            values ($1, $2, $3, $4, $5, 'event')
            on conflict (repository_id, digest) do update
              set pushed_at = excluded.pushed_at, pushed_at_source = 'event'
-             where ebb.artifacts.pushed_at < excluded.pushed_at`,
+             where ebb.artifacts.pushed_at > excluded.pushed_at`,
           [repoId, c.digest, c.mediaType, c.size, at],
         );
         if (c.children !== undefined && c.children.length > 0) {
@@ -69,7 +72,8 @@ export async function writeCatalogChanges(
           staleRepositories.push(c.repository);
         }
         if (c.tag !== undefined) {
-          // tags pkey. Moving a tag resets its pulled_at; an older push never moves it back.
+          // tags pkey. pushed_at is the tag's last push onto its digest (nDaysSinceLastPush
+          // sees it). Moving a tag resets its pulled_at; an older push never moves it back.
           await client.query(
             `insert into ebb.tags (repository_id, name, digest, pushed_at)
              values ($1, $2, $3, $4)

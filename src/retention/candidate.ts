@@ -1,14 +1,19 @@
 // What the evaluator decides about: one artifact (manifest digest) of one repository.
 //
 // Times are milliseconds since the epoch, null when unknown / never happened.
-// A candidate's pushed time is the max of the artifact's and every tag's push time; its pulled
-// time likewise (Harbor). A null pull means "never pulled": it sorts after every pulled artifact
-// and never qualifies for nDaysSinceLastPull.
+// `pushed_at` is when the artifact's manifest was first pushed to (or first seen in) the
+// repository; a tag's `pushed_at` is when that tag was last pushed onto this digest. Count
+// rules (latestPushedK, latestActiveK) rank an artifact by its own push only; its "last push"
+// (nDaysSinceLastPush, and the time shown in decisions) is the max of the artifact's and every
+// tag's push time, as in Harbor. Pulled time is the max likewise. A null pull means "never
+// pulled": it sorts after every pulled artifact and never qualifies for nDaysSinceLastPull.
 //
 // Graph: `children` lists the digests an image index references (platform manifests);
 // `subject` is the digest a referrer (signature, SBOM, attestation) points at. An artifact
 // whose subject is in the same repository is a referrer and no candidate of its own; an untagged
 // artifact referenced by an index of the repository is no candidate of its own either.
+// cosign's tag scheme names the subject in the tag instead: `sha256-<hex>.sig` / `.att` /
+// `.sbom` on a manifest makes it an attachment of `sha256:<hex>` (see attachmentOf).
 import { z } from "zod";
 import { PolicyValidationError, issuesFromZod } from "./policy_error.js";
 
@@ -26,6 +31,23 @@ export interface Candidate {
   media_type?: string | null;
   children?: readonly string[] | null;
   subject?: string | null;
+}
+
+/** cosign's tag scheme: exactly `sha256-` + 64 lowercase hex + `.sig`, `.att` or `.sbom`. */
+const ATTACHMENT_TAG = /^sha256-([0-9a-f]{64})\.(sig|att|sbom)$/;
+
+export type AttachmentKind = "sig" | "att" | "sbom";
+
+/**
+ * The subject a cosign-style attachment tag names (`sha256-<hex>.sig` -> `sha256:<hex>`), or
+ * null for any other tag. Only that exact shape counts: `sha256-<hex>` alone (the OCI
+ * referrers fallback tag), upper-case hex or another suffix are ordinary tags.
+ */
+export function attachmentOf(tag: string): { subject: string; kind: AttachmentKind } | null {
+  // the exact shape is 75 or 76 characters: most tags are turned away without the regex
+  if ((tag.length !== 75 && tag.length !== 76) || !tag.startsWith("sha256-")) return null;
+  const m = ATTACHMENT_TAG.exec(tag);
+  return m ? { subject: `sha256:${m[1]!}`, kind: m[2] as AttachmentKind } : null;
 }
 
 /** A candidate that carries its repository ("ns/name"), as in the evaluate CLI's input file. */

@@ -26,7 +26,8 @@ export interface Decision {
   untag_tags?: string[];
   /** when the repository was aborted by a cap: what would have happened */
   planned_action?: DecisionAction;
-  /** effective times (max over artifact and tags), ms since epoch, null = never */
+  /** last push / pull (max over artifact and tags), ms since epoch, null = never; count rules
+   *  rank by the artifact's own push instead (see candidate.ts) */
   pushed_at: number | null;
   pulled_at: number | null;
 }

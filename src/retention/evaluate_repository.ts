@@ -5,9 +5,12 @@
 //  1. Input sanity: a digest twice, a tag on two digests or a non-finite time means the read
 //     is inconsistent: outcome "error", every artifact gets action "error", nothing is deleted.
 //  2. Scope: out of the policy scope, or selected by no enabled rule -> "untouched", all retained.
-//  3. Graph roles: an artifact with a `subject` is a referrer; an untagged artifact referenced by
-//     an index's `children` is an index child; neither is ranked by rules. Everything else is a
-//     candidate.
+//  3. Graph roles: an artifact with a `subject` is a referrer; so is an artifact whose tags are
+//     all cosign-style attachment tags (`sha256-<hex>.sig|.att|.sbom`, see attachmentOf): it is
+//     an attachment of `sha256:<hex>`. An untagged artifact referenced by an index's `children`
+//     is an index child. None of these is ranked by rules. Everything else is a candidate;
+//     attachment tags never count as tags of a candidate for selectors (an artifact that has
+//     ordinary tags too is ranked by those and also kept with a kept subject).
 //  4. Protected tags: a candidate (or any artifact) with a tag matching a protected rule of this
 //     repository is "protected" with all its tags. Protected artifacts still take their rank in
 //     rules (as Harbor's immutable tags do).
@@ -19,12 +22,18 @@
 //  6. Graph closure: everything reachable from a kept artifact through `children` and through
 //     referrers (artifacts whose subject it is) is kept, recursively - a tagged manifest that a
 //     kept index references is kept even if no rule kept it. Index children and referrers not
-//     reached are deleted with their index / subject. A referrer whose subject is not in the
-//     repository is kept (we do not delete what we cannot place in the graph).
+//     reached are deleted with their index / subject. A referrer or attachment whose subject is
+//     not in the repository is kept (we do not delete what we cannot place in the graph; Harbor
+//     likewise never offers an accessory to retention).
 //  7. Caps: if the plan deletes or untags more artifacts than caps.max_deletions, or a larger
 //     share than caps.max_fraction, the repository is "aborted": every delete/untag becomes
 //     retain (planned_action keeps what was planned) and nothing is to be deleted.
-import type { Candidate } from "./candidate.js";
+//
+// Push times: count rules (latestPushedK, latestActiveK) rank an artifact by its own push (when
+// its manifest arrived), so a tag added to an old build does not take a newer build's place;
+// nDaysSinceLastPush uses the last push of the artifact or any of its tags (Harbor). In
+// deletion unit "untag" a unit is one tag and its push is that tag's push.
+import { attachmentOf, type Candidate } from "./candidate.js";
 import { scopeOf, tagSelected, type CompiledPolicy } from "./compiled_policy.js";
 import {
   countDecisions,
@@ -50,6 +59,26 @@ function effectiveTimes(c: Candidate): [number, number] {
     if (t.pulled_at != null && t.pulled_at > pulled) pulled = t.pulled_at;
   }
   return [pushed, pulled];
+}
+
+/**
+ * The artifact's own push: when its manifest arrived. Without one, the earliest tag push (a tag
+ * pushed onto the digest proves the manifest was there by then).
+ */
+function artifactPushTime(c: Candidate): number {
+  if (c.pushed_at != null) return c.pushed_at;
+  let first = Number.POSITIVE_INFINITY;
+  for (const t of c.tags) if (t.pushed_at != null && t.pushed_at < first) first = t.pushed_at;
+  return first === Number.POSITIVE_INFINITY ? NEVER : first;
+}
+
+const COUNT_TEMPLATES: ReadonlySet<string> = new Set(["latestPushedK", "latestActiveK"]);
+
+/** What lives and dies with a subject: a referrer (label null) or a cosign-style attachment. */
+interface Dependent {
+  index: number;
+  /** e.g. "sha256:ab.. (cosign .sig tag)"; null for an OCI referrer */
+  label: string | null;
 }
 
 function validTime(t: number | null | undefined): boolean {
@@ -143,16 +172,43 @@ function decide(
   const indexOf = new Map<string, number>();
   for (let i = 0; i < n; i++) indexOf.set(candidates[i]!.digest, i);
   const role: DecisionRole[] = new Array<DecisionRole>(n).fill("candidate");
-  const referrersOf: (number[] | undefined)[] = new Array(n);
+  const dependentsOf: (Dependent[] | undefined)[] = new Array(n);
   const hasParent: boolean[] = new Array<boolean>(n).fill(false);
-  const danglingSubject: (string | undefined)[] = new Array(n);
+  /** why a referrer / attachment whose subject is not here is kept */
+  const dangling: (string | undefined)[] = new Array(n);
+  /** the first subject an attachment tag names, as shown in reasons */
+  const attachmentLabel: (string | undefined)[] = new Array(n);
+  /** tags other than attachment tags: what selectors and the untag unit see */
+  const ordinaryTags: string[][] = new Array(n);
   for (let i = 0; i < n; i++) {
     const c = candidates[i]!;
+    const ordinary: string[] = [];
+    const attached: string[] = [];
+    for (const t of c.tags) {
+      const a = attachmentOf(t.name);
+      if (a === null) {
+        ordinary.push(t.name);
+        continue;
+      }
+      const label = `${a.subject} (cosign .${a.kind} tag)`;
+      attachmentLabel[i] ??= label;
+      const s = indexOf.get(a.subject);
+      if (s === undefined || s === i) attached.push(label);
+      else (dependentsOf[s] ??= []).push({ index: i, label });
+    }
+    ordinaryTags[i] = ordinary;
     if (c.subject != null) {
       role[i] = "referrer";
       const s = indexOf.get(c.subject);
-      if (s === undefined || s === i) danglingSubject[i] = c.subject;
-      else (referrersOf[s] ??= []).push(i);
+      if (s === undefined || s === i) dangling[i] = `referrer whose subject ${c.subject} is not in this repository`;
+      else (dependentsOf[s] ??= []).push({ index: i, label: null });
+    } else if (c.tags.length > 0 && ordinary.length === 0) {
+      role[i] = "referrer";
+    }
+    // an attachment (no ordinary tag) naming a subject that is not here is kept; one with
+    // ordinary tags is a candidate and the rules decide it
+    if (role[i] === "referrer" && attached.length > 0) {
+      dangling[i] ??= `attachment of ${attached[0]!} whose subject is not in this repository`;
     }
     if (c.children) {
       for (const child of c.children) {
@@ -188,30 +244,37 @@ function decide(
   const units: RuleUnit[] = [];
   const pushedEff = new Float64Array(n);
   const pulledEff = new Float64Array(n);
+  const ownPush = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const c = candidates[i]!;
     const [pushed, pulled] = effectiveTimes(c);
     pushedEff[i] = pushed;
     pulledEff[i] = pulled;
+    const own = artifactPushTime(c);
+    ownPush[i] = own;
     if (role[i] !== "candidate") continue;
-    if (!untagMode || c.tags.length === 0) {
+    const names = ordinaryTags[i]!;
+    if (!untagMode || names.length === 0) {
       units.push({
         artifact: i,
         digest: c.digest,
         tag: null,
-        tagNames: c.tags.map((t) => t.name),
+        tagNames: names,
         pushed,
+        ownPushed: own,
         pulled,
-        active: pushed > pulled ? pushed : pulled,
+        active: own > pulled ? own : pulled,
       });
     } else {
       for (const t of c.tags) {
+        if (attachmentOf(t.name) !== null) continue;
         const tp = t.pushed_at ?? orNever(c.pushed_at);
         const tl = t.pulled_at ?? orNever(c.pulled_at);
-        units.push({ artifact: i, digest: c.digest, tag: t.name, tagNames: [t.name], pushed: tp, pulled: tl, active: tp > tl ? tp : tl });
+        units.push({ artifact: i, digest: c.digest, tag: t.name, tagNames: [t.name], pushed: tp, ownPushed: tp, pulled: tl, active: tp > tl ? tp : tl });
       }
     }
   }
+  const countRule = rules.some((r) => COUNT_TEMPLATES.has(r.rule.template));
 
   // ---- rules: union of retained sets; lowest rule index recorded ----
   const keptBy = new Int32Array(units.length).fill(-1);
@@ -256,6 +319,9 @@ function decide(
       if (bestRule < 0) {
         action[i] = "delete";
         reason[i] = "not retained by any rule";
+        if (countRule && !untagMode && ownPush[i]! !== NEVER && pushedEff[i]! > ownPush[i]!) {
+          reason[i] += ` (pushed ${new Date(ownPush[i]!).toISOString()}; a tag pushed onto it later does not make it newer for count rules)`;
+        }
       } else {
         ruleOf[i] = bestRule;
         const label = labels.get(bestRule)!;
@@ -272,11 +338,11 @@ function decide(
     u = end;
   }
 
-  // ---- dangling referrers are kept ----
+  // ---- referrers and attachments whose subject is not here are kept ----
   for (let i = 0; i < n; i++) {
-    if (danglingSubject[i] !== undefined && action[i] === undefined) {
+    if (dangling[i] !== undefined && action[i] === undefined) {
       action[i] = "retain";
-      reason[i] = `referrer whose subject ${danglingSubject[i]} is not in this repository`;
+      reason[i] = dangling[i]!;
     }
   }
 
@@ -302,12 +368,13 @@ function decide(
         }
       }
     }
-    const refs = referrersOf[i];
-    if (refs) {
-      for (const j of refs) {
+    const dependents = dependentsOf[i];
+    if (dependents) {
+      for (const { index: j, label } of dependents) {
         if (action[j] === undefined || action[j] === "delete") {
           action[j] = "retain";
-          reason[j] = `referrer of kept ${c.digest}`;
+          ruleOf[j] = null;
+          reason[j] = label === null ? `referrer of kept ${c.digest}` : `attachment of ${label}, kept with its subject`;
           queue.push(j);
         }
       }
@@ -318,10 +385,13 @@ function decide(
   for (let i = 0; i < n; i++) {
     if (action[i] !== undefined) continue;
     action[i] = "delete";
+    const subject = candidates[i]!.subject;
     reason[i] =
-      role[i] === "referrer"
-        ? `referrer of deleted ${candidates[i]!.subject}`
-        : "untagged index child whose indexes are all deleted";
+      role[i] !== "referrer"
+        ? "untagged index child whose indexes are all deleted"
+        : subject == null
+          ? `attachment of ${attachmentLabel[i]!}, deleted with its subject`
+          : `referrer of deleted ${subject}`;
   }
 
   // ---- caps ----

@@ -1,5 +1,10 @@
 // Harbor's rule templates (plus ebb's latestPerSemverLine), over the units one rule selected.
 //
+// Push times: count rules (latestPushedK, latestActiveK) rank by `ownPushed`, the artifact's own
+// push, so a tag added to an old build never takes a newer build's place; nDaysSinceLastPush
+// uses `pushed`, the last push of the artifact or any of its tags (a re-tag there only keeps
+// more, nothing else is displaced).
+//
 // Ties are deterministic (Harbor's sort is not): time descending, then digest ascending, then
 // tag name ascending (tags only differ in deletion unit "untag"). Unknown times are -Infinity:
 // they sort last and never satisfy a "days since" cut-off.
@@ -17,9 +22,12 @@ export interface RuleUnit {
   tag: string | null;
   /** tag names the selectors look at: all tags of the artifact, or the one tag */
   tagNames: readonly string[];
+  /** last push: the artifact's or any of its tags', whichever is later (nDaysSinceLastPush) */
   pushed: number;
+  /** the artifact's own push, when its manifest arrived (count rules); a tag unit's own push */
+  ownPushed: number;
   pulled: number;
-  /** max(pushed, pulled), for latestActiveK */
+  /** max(ownPushed, pulled), for latestActiveK */
   active: number;
 }
 
@@ -30,11 +38,11 @@ function tieBreak(a: RuleUnit, b: RuleUnit): number {
   return at < bt ? -1 : at > bt ? 1 : 0;
 }
 
-function byPushedDesc(units: readonly RuleUnit[]) {
+function byOwnPushedDesc(units: readonly RuleUnit[]) {
   return (x: number, y: number): number => {
     const a = units[x]!;
     const b = units[y]!;
-    return a.pushed !== b.pushed ? (a.pushed > b.pushed ? -1 : 1) : tieBreak(a, b);
+    return a.ownPushed !== b.ownPushed ? (a.ownPushed > b.ownPushed ? -1 : 1) : tieBreak(a, b);
   };
 }
 
@@ -100,7 +108,7 @@ function latestPerSemverLine(
 export function retainedByTemplate(rule: Rule, units: readonly RuleUnit[], selected: number[], now: number): number[] {
   switch (rule.template) {
     case "latestPushedK":
-      return topK(selected, rule.params.latestPushedK, byPushedDesc(units));
+      return topK(selected, rule.params.latestPushedK, byOwnPushedDesc(units));
     case "latestPulledN":
       return topK(selected, rule.params.latestPulledN, byPulledDesc(units));
     case "latestActiveK":

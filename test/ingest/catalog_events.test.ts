@@ -92,10 +92,29 @@ test("push, pull and delete envelopes keep the catalog true", async (t) => {
     await ok(envelope(pushEvent({ repo: "team/app", digest: A, tag: "v1", at: at(15) })));
     v1 = (await tags(db.pool)).find((r) => r.name === "v1")!;
     assert.equal(v1.digest, C, "a late push event does not move the tag back");
-    // Re-pushing A moves its pushed_at forward, never back.
-    assert.equal((await artifacts(db.pool)).find((r) => r.digest === A)!.pushed_at.toISOString(), at(15).toISOString());
+    // Pushing A again (by tag or by digest) does not make A a newer artifact: its push stays the first.
+    assert.equal((await artifacts(db.pool)).find((r) => r.digest === A)!.pushed_at.toISOString(), at(1).toISOString());
     await ok(envelope(pushEvent({ repo: "team/app", digest: A, at: at(12) })));
-    assert.equal((await artifacts(db.pool)).find((r) => r.digest === A)!.pushed_at.toISOString(), at(15).toISOString());
+    assert.equal((await artifacts(db.pool)).find((r) => r.digest === A)!.pushed_at.toISOString(), at(1).toISOString());
+  });
+
+  await t.test("a re-tag records the tag's push, not a new push of the artifact; an earlier event moves the artifact's push back", async () => {
+    const R = digestOf("R");
+    const row = async () => (await artifacts(db.pool)).find((r) => r.repository === "team/retag" && r.digest === R)!;
+    const tag = async () => (await tags(db.pool)).find((r) => r.repository === "team/retag" && r.name === "release-1")!;
+    await ok(envelope(pushEvent({ repo: "team/retag", digest: R, tag: "build-1", at: at(2) })));
+    await ok(envelope(pushEvent({ repo: "team/retag", digest: R, tag: "release-1", at: at(25) })));
+    assert.equal((await row()).pushed_at.toISOString(), at(2).toISOString(), "the build's push is unchanged");
+    assert.equal((await tag()).pushed_at?.toISOString(), at(25).toISOString());
+    // pushing the same tag onto the same digest again: that tag's last push
+    await ok(envelope(pushEvent({ repo: "team/retag", digest: R, tag: "release-1", at: at(26) })));
+    assert.equal((await tag()).pushed_at?.toISOString(), at(26).toISOString());
+    // a late event of an earlier push (e.g. after a sync had first seen it later)
+    await db.pool.query("update ebb.artifacts set pushed_at = $1, pushed_at_source = 'sync' where digest = $2", [at(8), R]);
+    await ok(envelope(pushEvent({ repo: "team/retag", digest: R, at: at(3) })));
+    const moved = await row();
+    assert.deepEqual([moved.pushed_at.toISOString(), moved.pushed_at_source], [at(3).toISOString(), "event"]);
+    await ok(envelope(deleteEvent({ repo: "team/retag", digest: R, at: at(27) })));
   });
 
   await t.test("delete by tag removes only the tag; delete by digest removes the artifact and its tags; everything else survives", async () => {
@@ -120,6 +139,15 @@ test("push, pull and delete envelopes keep the catalog true", async (t) => {
 
     // Deleting what the catalog does not hold is a no-op, not an error (the registry resends on errors).
     await ok(envelope(deleteEvent({ repo: "team/nothing", digest: digestOf("nope"), at: at(33) })));
+  });
+
+  await t.test("a digest deleted and pushed again is a new push", async () => {
+    const D = digestOf("D");
+    await ok(envelope(pushEvent({ repo: "team/again", digest: D, tag: "v1", at: at(33) })));
+    await ok(envelope(deleteEvent({ repo: "team/again", digest: D, at: at(34) }), deleteEvent({ repo: "team/again", tag: "v1", at: at(34) })));
+    await ok(envelope(pushEvent({ repo: "team/again", digest: D, tag: "v1", at: at(35) })));
+    const d = (await artifacts(db.pool)).find((r) => r.repository === "team/again" && r.digest === D)!;
+    assert.equal(d.pushed_at.toISOString(), at(35).toISOString());
   });
 
   await t.test("a push to a repository marked deleted brings it back", async () => {

@@ -5,19 +5,74 @@ import { DAY, HOUR, NOW, artifact, decide, decideMany, deleted, inRepo, kept } f
 
 const keepNewest = (k: number) => ({ template: "latestPushedK" as const, params: { latestPushedK: k } });
 
-test("multi-tag digest: one qualifying tag keeps the artifact and all its tags; times are the max over tags", () => {
+test("multi-tag digest: one qualifying tag keeps the artifact and all its tags; the time shown is the last push over artifact and tags", () => {
   const { get } = decide(
-    { rules: [{ ...keepNewest(1), tag_selectors: [{ decoration: "matches", pattern: "release-*" }] }] },
+    { rules: [{ template: "always", tag_selectors: [{ decoration: "matches", pattern: "release-*" }] }] },
     [
       // the artifact itself is old, but its release tag was pushed recently
       artifact("sha256:old", { tags: ["dev-1", { name: "release-1", pushed_at: NOW - HOUR, pulled_at: null }], pushed: NOW - 90 * DAY }),
-      artifact("sha256:mid", { tags: ["release-0"], pushed: NOW - 2 * DAY }),
+      artifact("sha256:dev", { tags: ["dev-2"], pushed: NOW - 2 * DAY }),
     ],
   );
   assert.equal(get("sha256:old").action, "retain");
   assert.deepEqual(get("sha256:old").tags, ["dev-1", "release-1"]);
   assert.equal(get("sha256:old").pushed_at, NOW - HOUR);
-  assert.equal(get("sha256:mid").action, "delete");
+  assert.equal(get("sha256:dev").action, "delete");
+});
+
+// Six builds pushed 6..1 days ago; the oldest one was re-tagged release-1 an hour ago.
+const retagged = () => [
+  artifact("sha256:b1", { tags: ["build-1", { name: "release-1", pushed_at: NOW - HOUR, pulled_at: null }], pushed: NOW - 6 * DAY }),
+  ...[2, 3, 4, 5, 6].map((i) => artifact(`sha256:b${i}`, { tags: [`build-${i}`], pushed: NOW - (7 - i) * DAY })),
+];
+
+test("re-tags and count rules: a tag added to an old build does not make it newer for latestPushedK / latestActiveK", () => {
+  const r = decide({ rules: [keepNewest(5)] }, retagged());
+  // the five newest builds survive; the re-tagged oldest build does not take one of their places
+  assert.deepEqual(kept(r.evaluation.decisions), ["sha256:b2", "sha256:b3", "sha256:b4", "sha256:b5", "sha256:b6"]);
+  assert.equal(r.get("sha256:b1").action, "delete");
+  assert.match(r.get("sha256:b1").reason, /^not retained by any rule \(pushed 2024-05-26T00:00:00\.000Z; a tag pushed onto it later does not make it newer for count rules\)$/);
+  assert.equal(r.get("sha256:b1").pushed_at, NOW - HOUR, "the time shown is still its last push");
+  // the same with a tag selector: the newest build matching build-* is ranked by its build's push
+  const sel = decide({ rules: [{ ...keepNewest(1), tag_selectors: [{ decoration: "matches", pattern: "**" }] }] }, retagged());
+  assert.deepEqual(kept(sel.evaluation.decisions), ["sha256:b6"]);
+  const active = decide({ rules: [{ template: "latestActiveK", params: { latestActiveK: 5 } }] }, retagged());
+  assert.equal(active.get("sha256:b1").action, "delete");
+  assert.equal(active.get("sha256:b2").action, "retain");
+  // a pull is use: a re-tagged build that was pulled ranks by that pull in latestActiveK
+  const pulled = retagged();
+  pulled[0] = { ...pulled[0]!, pulled_at: NOW - 30 * 60_000 };
+  assert.equal(decide({ rules: [{ template: "latestActiveK", params: { latestActiveK: 5 } }] }, pulled).get("sha256:b1").action, "retain");
+  // a rule about the re-tag keeps it (the user's way to keep promoted builds)
+  const both = decide({ rules: [keepNewest(5), { template: "always", tag_selectors: [{ decoration: "matches", pattern: "release-*" }] }] }, retagged());
+  assert.deepEqual(deleted(both.evaluation.decisions), []);
+  assert.equal(both.get("sha256:b1").rule, 1);
+});
+
+test("re-tags and age rules: nDaysSinceLastPush sees the tag push (Harbor), so a re-tag there only keeps more", () => {
+  const r = decide({ rules: [{ template: "nDaysSinceLastPush", params: { nDaysSinceLastPush: 2 } }] }, retagged());
+  assert.deepEqual(kept(r.evaluation.decisions), ["sha256:b1", "sha256:b5", "sha256:b6"]);
+  // without the re-tag, the old build is outside the window
+  const plain = retagged();
+  plain[0] = artifact("sha256:b1", { tags: ["build-1", "release-1"], pushed: NOW - 6 * DAY });
+  assert.equal(decide({ rules: [{ template: "nDaysSinceLastPush", params: { nDaysSinceLastPush: 2 } }] }, plain).get("sha256:b1").action, "delete");
+});
+
+test("re-tags in deletion unit untag: a unit is one tag and its push is that tag's push", () => {
+  const r = decide({ deletion_unit: "untag", rules: [keepNewest(5)] }, retagged());
+  // release-1 is the newest tag pushed: it stays, build-1 and build-2 are the oldest tags
+  assert.equal(r.get("sha256:b1").action, "untag");
+  assert.deepEqual(r.get("sha256:b1").untag_tags, ["build-1"]);
+  assert.equal(r.get("sha256:b2").action, "delete");
+});
+
+test("an artifact without its own push time ranks by its earliest tag push", () => {
+  const r = decide({ rules: [keepNewest(1)] }, [
+    artifact("sha256:a", { tags: [{ name: "x", pushed_at: NOW - 5 * DAY, pulled_at: null }, { name: "y", pushed_at: NOW, pulled_at: null }], pushed: null }),
+    artifact("sha256:b", { tags: ["z"], pushed: NOW - DAY }),
+  ]);
+  assert.equal(r.get("sha256:b").action, "retain");
+  assert.equal(r.get("sha256:a").action, "delete");
 });
 
 test("never pulled: sorts last for latestPulledN (kept while the repo has <= n), never qualifies for nDaysSinceLastPull", () => {
@@ -253,4 +308,112 @@ test("a rule that fails while evaluating a repository leaves the whole repositor
   assert.match(evaluation.reason!, /engine failure/);
   assert.equal(evaluation.counts.deleted, 0);
   assert.ok(evaluation.decisions.every((d) => d.action === "error"));
+});
+
+// ---- cosign-style attachments: tags sha256-<hex>.sig / .att / .sbom ----
+
+const dg = (c: string) => `sha256:${c.repeat(64)}`;
+const attachmentTag = (digest: string, kind: "sig" | "att" | "sbom" = "sig") => `${digest.replace(":", "-")}.${kind}`;
+
+test("attachments: a .sig tag pushed after everything takes no latestPushedK place; it lives and dies with its subject", () => {
+  const [i1, i2, i3] = [dg("1"), dg("2"), dg("3")];
+  const r = decide({ rules: [keepNewest(2)] }, [
+    artifact(i1, { tags: ["i1"], pushed: NOW - 3 * DAY }),
+    artifact(i2, { tags: ["i2"], pushed: NOW - 2 * DAY }),
+    artifact(i3, { tags: ["i3"], pushed: NOW - DAY }),
+    // cosign's default signature: no OCI subject, only the tag names the subject
+    artifact(dg("a"), { tags: [attachmentTag(i3)], pushed: NOW }),
+    artifact(dg("b"), { tags: [attachmentTag(i1)], pushed: NOW }),
+    artifact(dg("c"), { tags: [attachmentTag(i2, "att"), attachmentTag(i2, "sbom")], pushed: NOW }),
+  ]);
+  assert.deepEqual(kept(r.evaluation.decisions), [i2, i3, dg("a"), dg("c")].sort());
+  assert.deepEqual(deleted(r.evaluation.decisions), [i1, dg("b")].sort());
+  assert.equal(r.get(dg("a")).role, "referrer");
+  assert.equal(r.get(dg("a")).rule, null);
+  assert.equal(r.get(dg("a")).reason, `attachment of ${i3} (cosign .sig tag), kept with its subject`);
+  assert.equal(r.get(dg("b")).reason, `attachment of ${i1} (cosign .sig tag), deleted with its subject`);
+  assert.equal(r.get(dg("c")).reason, `attachment of ${i2} (cosign .att tag), kept with its subject`);
+  assert.equal(r.get(i2).reason, "retained by rules[0] latestPushedK=2");
+});
+
+test("attachments are not matched by tag selectors as images, and never count as untagged", () => {
+  const [i1, i2] = [dg("1"), dg("2")];
+  const catalog = [
+    artifact(i1, { tags: ["v1"], pushed: NOW - 2 * DAY }),
+    artifact(i2, { tags: ["v2"], pushed: NOW - DAY }),
+    artifact(dg("a"), { tags: [attachmentTag(i1)], pushed: NOW }),
+  ];
+  // a rule meant for signatures selects nothing: the signature follows its subject v1
+  const r = decide({ rules: [{ template: "always", tag_selectors: [{ decoration: "matches", pattern: "*.sig" }] }, keepNewest(1)] }, catalog);
+  assert.deepEqual(deleted(r.evaluation.decisions), [i1, dg("a")].sort());
+  // "excludes v*" selects a tagged artifact that has another tag: an attachment has none that counts
+  const ex = decide({ rules: [{ template: "always", tag_selectors: [{ decoration: "excludes", pattern: "v*" }] }, keepNewest(0)] }, catalog);
+  assert.deepEqual(deleted(ex.evaluation.decisions), [i1, i2, dg("a")].sort());
+  // untagged artifacts selected by default: the attachment is not one of them
+  const untagged = decide({ rules: [{ template: "latestPushedK", params: { latestPushedK: 1 }, tag_selectors: [{ decoration: "matches", pattern: "none-*", untagged: true }] }] }, [
+    ...catalog, artifact(dg("u"), { pushed: NOW - 3 * DAY }),
+  ]);
+  assert.equal(untagged.get(dg("u")).action, "retain", "the only untagged candidate");
+  assert.equal(untagged.get(dg("a")).action, "delete");
+});
+
+test("attachments: only the exact tag shape counts; a subject not in the repository keeps the attachment", () => {
+  const i1 = dg("1");
+  const hex = i1.slice("sha256:".length);
+  const r = decide({ rules: [keepNewest(1)] }, [
+    artifact(i1, { tags: ["v1"], pushed: NOW - 9 * DAY }),
+    artifact(dg("2"), { tags: ["v2"], pushed: NOW - 8 * DAY }),
+    // not attachments: ranked as ordinary images (the newest three take... only one place)
+    artifact(dg("x"), { tags: [`sha256-${hex}`], pushed: NOW - 3 * DAY }),
+    artifact(dg("y"), { tags: [`sha256-${hex.toUpperCase()}.sig`], pushed: NOW - 2 * DAY }),
+    artifact(dg("z"), { tags: [`sha256-${hex.slice(1)}.sig`, `sha256-${hex}.sig.old`], pushed: NOW - DAY }),
+    // an attachment of a digest this repository does not hold
+    artifact(dg("d"), { tags: [attachmentTag(dg("f"))], pushed: NOW - 99 * DAY }),
+  ]);
+  assert.equal(r.get(dg("z")).action, "retain");
+  assert.equal(r.get(dg("z")).role, "candidate");
+  for (const d of [dg("x"), dg("y"), i1, dg("2")]) assert.equal(r.get(d).action, "delete", d);
+  assert.equal(r.get(dg("d")).action, "retain");
+  assert.equal(r.get(dg("d")).role, "referrer");
+  assert.equal(r.get(dg("d")).reason, `attachment of ${dg("f")} (cosign .sig tag) whose subject is not in this repository`);
+});
+
+test("attachments: one that also carries an ordinary tag is ranked by that tag and still kept with a kept subject", () => {
+  const [i1, i2] = [dg("1"), dg("2")];
+  const r = decide({ rules: [keepNewest(1)] }, [
+    artifact(i1, { tags: ["v1"], pushed: NOW - 2 * DAY }),
+    artifact(i2, { tags: ["v2"], pushed: NOW - DAY }),
+    artifact(dg("a"), { tags: ["signed-v2", attachmentTag(i2)], pushed: NOW - 3 * DAY }),
+    artifact(dg("b"), { tags: ["signed-v1", attachmentTag(i1)], pushed: NOW - 3 * DAY }),
+  ]);
+  assert.equal(r.get(dg("a")).role, "candidate");
+  assert.equal(r.get(dg("a")).action, "retain");
+  assert.equal(r.get(dg("a")).reason, `attachment of ${i2} (cosign .sig tag), kept with its subject`);
+  assert.equal(r.get(dg("b")).action, "delete", "neither its own tag nor its subject keeps it");
+  // the ordinary tag competes like any image: here it is the newest
+  const newest = decide({ rules: [keepNewest(1)] }, [
+    artifact(i1, { tags: ["v1"], pushed: NOW - 2 * DAY }),
+    artifact(dg("b"), { tags: ["signed-v1", attachmentTag(i1)], pushed: NOW }),
+  ]);
+  assert.equal(newest.get(dg("b")).action, "retain");
+  assert.equal(newest.get(i1).action, "delete");
+});
+
+test("attachments of index children, of referrers and of attachments follow the chain; in untag mode they are never units", () => {
+  const [idx, child, sig, sigOfSig, oldIdx, oldChild, oldSig] = [dg("1"), dg("2"), dg("3"), dg("4"), dg("5"), dg("6"), dg("7")];
+  const catalog = [
+    artifact(idx, { tags: ["v2"], pushed: NOW - DAY, children: [child] }),
+    artifact(child, { pushed: NOW - DAY }),
+    artifact(sig, { tags: [attachmentTag(child)], pushed: NOW }),
+    artifact(sigOfSig, { tags: [attachmentTag(sig)], pushed: NOW }),
+    artifact(oldIdx, { tags: ["v1"], pushed: NOW - 5 * DAY, children: [oldChild] }),
+    artifact(oldChild, { pushed: NOW - 5 * DAY }),
+    artifact(oldSig, { tags: [attachmentTag(oldChild, "att")], pushed: NOW }),
+  ];
+  for (const deletion_unit of ["artifact", "untag"] as const) {
+    const r = decide({ deletion_unit, rules: [keepNewest(1)] }, catalog);
+    assert.deepEqual(kept(r.evaluation.decisions), [idx, child, sig, sigOfSig].sort(), deletion_unit);
+    assert.deepEqual(deleted(r.evaluation.decisions), [oldIdx, oldChild, oldSig].sort(), deletion_unit);
+    assert.ok(r.evaluation.decisions.every((d) => d.action !== "untag"), "an attachment tag is never untagged");
+  }
 });

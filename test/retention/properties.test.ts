@@ -8,7 +8,7 @@ import { compilePolicy } from "../../src/retention/compiled_policy.js";
 import type { Decision } from "../../src/retention/decision.js";
 import { evaluate } from "../../src/retention/evaluate.js";
 import { NOW } from "./support/catalog.js";
-import { catalogArb, policyArb, referenceRetained, ruleSelectsRepo } from "./support/random_policies.js";
+import { attachmentSubject, catalogArb, policyArb, referenceRetained, ruleSelectsRepo } from "./support/random_policies.js";
 
 test("random policies and catalogs: rule-retained artifacts survive, unselected repositories are untouched, the graph holds, caps hold", () => {
   fc.assert(
@@ -56,6 +56,14 @@ test("random policies and catalogs: rule-retained artifacts survive, unselected 
             for (const r of repoCandidates.filter((x) => x.subject === c.digest)) {
               assert.notEqual(byKey.get(`${repo}@${r.digest}`)!.action, "delete", `referrer ${r.digest} of kept ${c.digest} deleted`);
             }
+            for (const r of repoCandidates.filter((x) => x.tags.some((t) => attachmentSubject(t.name) === c.digest))) {
+              assert.notEqual(byKey.get(`${repo}@${r.digest}`)!.action, "delete", `attachment ${r.digest} of kept ${c.digest} deleted`);
+            }
+          }
+          // an attachment (all its tags are attachment tags) is never ranked by a rule
+          if (c.tags.length > 0 && c.tags.every((t) => attachmentSubject(t.name) !== null)) {
+            assert.equal(d.role, "referrer", `${c.digest} is an attachment`);
+            assert.equal(d.rule, null, `${c.digest} is an attachment: no rule retains it`);
           }
         }
       }
@@ -68,5 +76,25 @@ test("random policies and catalogs: rule-retained artifacts survive, unselected 
       }
     }),
     { numRuns: 400 },
+  );
+});
+
+test("random re-tags: tags pushed onto existing artifacts change nothing that count rules keep", () => {
+  const countRules = policyArb.filter((p) => p.deletion_unit === "artifact" && p.rules.every((r) => r.template !== "nDaysSinceLastPush"));
+  fc.assert(
+    fc.property(countRules, catalogArb, fc.integer({ min: 0, max: 30 * 24 }), (policy, catalog, hoursAgo) => {
+      const before = evaluate(compilePolicy(policy), catalog, NOW);
+      // every tag (re)pushed onto its digest at one later time; the artifacts' own pushes unchanged
+      const retagged = catalog.map((c) => ({
+        ...c,
+        // (an artifact without its own push ranks by its earliest tag push: left as it is)
+        tags: c.tags.map((t) => ({ ...t, pushed_at: c.pushed_at === null ? t.pushed_at : NOW - hoursAgo * 3_600_000 })),
+      }));
+      const after = evaluate(compilePolicy(policy), retagged, NOW);
+      for (let i = 0; i < before.decisions.length; i++) {
+        assert.equal(after.decisions[i]!.action, before.decisions[i]!.action, `${before.decisions[i]!.digest}`);
+      }
+    }),
+    { numRuns: 300 },
   );
 });

@@ -73,10 +73,11 @@ async function seed(catalog: RepositoryCandidate[]): Promise<{ registryId: numbe
        from jsonb_to_recordset($1::jsonb) as x(repository_id bigint, digest text, media_type text, pushed_at timestamptz, pulled_at timestamptz)`,
     [JSON.stringify(catalog.map((c) => ({ repository_id: repoIds.get(c.repository), digest: c.digest, media_type: c.media_type, pushed_at: iso(c.pushed_at), pulled_at: iso(c.pulled_at) })))],
   );
-  const tags = catalog.flatMap((c) => c.tags.map((t) => ({ repository_id: repoIds.get(c.repository), name: t.name, digest: c.digest })));
+  const tags = catalog.flatMap((c) => c.tags.map((t) => ({ repository_id: repoIds.get(c.repository), name: t.name, digest: c.digest, pushed_at: iso(t.pushed_at) })));
   await q(
     `insert into ebb.tags (repository_id, name, digest, pushed_at, pulled_at)
-     select repository_id, name, digest, null, null from jsonb_to_recordset($1::jsonb) as x(repository_id bigint, name text, digest text)`,
+     select repository_id, name, digest, pushed_at, null
+       from jsonb_to_recordset($1::jsonb) as x(repository_id bigint, name text, digest text, pushed_at timestamptz)`,
     [JSON.stringify(tags)],
   );
   const refs = catalog.flatMap((c) => [

@@ -81,11 +81,24 @@ export const policyArb = policyArbWith();
 export const timeArb = fc.option(fc.integer({ min: 0, max: 20 * 24 }).map((h) => NOW - h * 3_600_000), { nil: null, freq: 4 });
 export const artifactArb = fc.record({
   tags: fc.subarray(TAG_POOL, { maxLength: 2 }),
+  // a tag's own push (a re-tag when later than the artifact's push)
+  tagPushed: fc.tuple(timeArb, timeArb),
   pushed: timeArb,
   pulled: timeArb,
-  graph: fc.constantFrom("none", "none", "none", "index", "referrer"),
+  graph: fc.constantFrom("none", "none", "none", "index", "referrer", "attachment"),
   pick: fc.nat(),
 });
+
+/** cosign's attachment tag for a digest: sha256-<hex>.sig */
+export function attachmentTagOf(digest: string, kind: "sig" | "att" | "sbom" = "sig"): string {
+  return `${digest.replace(":", "-")}.${kind}`;
+}
+const ATTACHMENT = /^sha256-([0-9a-f]{64})\.(sig|att|sbom)$/;
+/** the subject an attachment tag names, else null (independent of the engine's parser) */
+export function attachmentSubject(tag: string): string | null {
+  const m = ATTACHMENT.exec(tag);
+  return m ? `sha256:${m[1]}` : null;
+}
 /** Random catalogs over the given repositories (several entries may name the same one). */
 export function catalogArbOver(names: readonly string[]): fc.Arbitrary<RepositoryCandidate[]> {
   return fc.array(fc.record({ repo: fc.constantFrom(...names), artifacts: fc.array(artifactArb, { maxLength: 10 }) }), { maxLength: 3 }).map((repos) => {
@@ -99,14 +112,25 @@ export function catalogArbOver(names: readonly string[]): fc.Arbitrary<Repositor
         tags.forEach((t) => used.add(t));
         const c: RepositoryCandidate = {
           repository: repo,
-          digest: `sha256:${r}${String(start + i).padStart(3, "0")}`,
-          tags: tags.map((name) => ({ name, pushed_at: null, pulled_at: null })),
+          // 64 hex digits, so that cosign-style attachment tags can name it
+          digest: `sha256:${r}${String(start + i).padStart(63, "0")}`,
+          tags: tags.map((name, k) => ({ name, pushed_at: a.tagPushed[k] ?? null, pulled_at: null })),
           pushed_at: a.pushed,
           pulled_at: a.pulled,
         };
         const earlier = mine.length > 0 ? mine[a.pick % mine.length]! : undefined;
         if (a.graph === "referrer" && earlier) c.subject = earlier.digest;
         if (a.graph === "index" && earlier) c.children = [earlier.digest];
+        // an attachment of an earlier artifact (or of a digest not in the repository); with
+        // an odd pick it keeps its ordinary tags too
+        if (a.graph === "attachment") {
+          const subject = earlier && a.pick % 3 !== 0 ? earlier.digest : `sha256:${"f".repeat(64)}`;
+          const tag = { name: attachmentTagOf(subject, a.pick % 2 === 0 ? "sig" : "att"), pushed_at: a.tagPushed[0], pulled_at: null };
+          if (!used.has(tag.name)) {
+            used.add(tag.name);
+            c.tags = a.pick % 2 === 1 ? [...c.tags, tag] : [tag];
+          }
+        }
         mine.push(c);
       });
       out.push(...mine);
@@ -144,17 +168,30 @@ export function referenceRetained(rule: Policy["rules"][number], repoCandidates:
   const childDigests = new Set(repoCandidates.flatMap((c) => c.children ?? []));
   const units = repoCandidates
     .filter((c) => !(c.subject && digests.has(c.subject)) && !(c.tags.length === 0 && childDigests.has(c.digest)))
-    .map((c) => ({ digest: c.digest, tags: c.tags.map((t) => t.name), pushed: c.pushed_at ?? -Infinity, pulled: c.pulled_at ?? -Infinity }))
+    // an artifact whose tags are all attachment tags is an attachment, not a candidate
+    .filter((c) => c.subject || c.tags.length === 0 || c.tags.some((t) => attachmentSubject(t.name) === null))
+    .map((c) => {
+      const tagPushes = c.tags.map((t) => t.pushed_at).filter((t): t is number => t !== null);
+      return {
+        digest: c.digest,
+        tags: c.tags.map((t) => t.name).filter((t) => attachmentSubject(t) === null),
+        // count rules: the artifact's own push (else its earliest tag push)
+        own: c.pushed_at ?? (tagPushes.length > 0 ? Math.min(...tagPushes) : -Infinity),
+        // nDaysSinceLastPush: the last push of the artifact or any tag
+        pushed: Math.max(c.pushed_at ?? -Infinity, ...tagPushes),
+        pulled: c.pulled_at ?? -Infinity,
+      };
+    })
     .filter((u) => rule.tag_selectors.every((s) => tagSelected(s, u.tags)));
   const top = (k: number, time: (u: (typeof units)[number]) => number) =>
     [...units].sort((a, b) => time(b) - time(a) || (a.digest < b.digest ? -1 : 1) || 0).slice(0, k).map((u) => u.digest);
   switch (rule.template) {
     case "latestPushedK":
-      return new Set(top(rule.params.latestPushedK, (u) => (u.pushed === -Infinity ? -1e300 : u.pushed)));
+      return new Set(top(rule.params.latestPushedK, (u) => (u.own === -Infinity ? -1e300 : u.own)));
     case "latestPulledN":
       return new Set(top(rule.params.latestPulledN, (u) => (u.pulled === -Infinity ? -1e300 : u.pulled)));
     case "latestActiveK":
-      return new Set(top(rule.params.latestActiveK, (u) => Math.max(u.pushed, u.pulled, -1e300)));
+      return new Set(top(rule.params.latestActiveK, (u) => Math.max(u.own, u.pulled, -1e300)));
     case "nDaysSinceLastPush":
       return new Set(units.filter((u) => u.pushed >= now - rule.params.nDaysSinceLastPush * DAY).map((u) => u.digest));
     case "nDaysSinceLastPull":
