@@ -226,5 +226,5 @@ export const SETTINGS: Record<keyof ConfigInput, { env: string; flag: string; do
   eventsFlushIntervalMs: { env: "EBB_EVENTS_FLUSH_INTERVAL_MS", flag: "--events-flush-interval-ms <ms>", doc: "how often coalesced pulls are written to the catalog (default 1000)" },
   eventsFlushBatch: { env: "EBB_EVENTS_FLUSH_BATCH", flag: "--events-flush-batch <n>", doc: "flush early once this many distinct pulls are buffered (default 5000)" },
   eventsBufferMax: { env: "EBB_EVENTS_BUFFER_MAX", flag: "--events-buffer-max <n>", doc: "distinct pulls held in memory; beyond it new pulls get 503 + Retry-After (default 100000)" },
-  eventsIgnoreUserAgents: { env: "EBB_EVENTS_IGNORE_USER_AGENTS", flag: "--events-ignore-user-agents <list>", doc: "comma list of user-agent substrings (case-insensitive) whose pulls are not use, e.g. Trivy,Clair (default none)" },
+  eventsIgnoreUserAgents: { env: "EBB_EVENTS_IGNORE_USER_AGENTS", flag: "--events-ignore-user-agents <list>", doc: "comma list of user-agent substrings (case-insensitive) whose pulls are not use, e.g. Trivy,Clair (default none; ebb's own requests, user agent ebb/<version>, are never use whatever this says)" },
 };

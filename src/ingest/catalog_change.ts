@@ -13,6 +13,7 @@
  * links), so a delete by digest is taken as a manifest delete.
  */
 import type { NotificationEvent } from "./event_schema.js";
+import { isEbbUserAgent } from "../registry/user_agent.js";
 
 export const MANIFEST_MEDIA_TYPES: ReadonlySet<string> = new Set([
   "application/vnd.oci.image.manifest.v1+json",
@@ -83,7 +84,8 @@ function isManifestEvent(e: NotificationEvent): boolean {
 
 /**
  * @param ignoreUserAgents lower-case substrings: pulls whose request.useragent contains one
- *   are not use (vulnerability scanners and the like).
+ *   are not use (vulnerability scanners and the like). Pulls by ebb itself (user agent
+ *   `ebb/<version>`) are always ignored, whatever this list holds.
  */
 export function classifyEvents(events: readonly NotificationEvent[], ignoreUserAgents: readonly string[]): Classified {
   const changes: CatalogChange[] = [];
@@ -113,8 +115,9 @@ export function classifyEvents(events: readonly NotificationEvent[], ignoreUserA
           ignored.blob++;
           break;
         }
+        // ebb's own reads (user agent ebb/<version>) are never use; nor are the agents the user lists
         const ua = e.request?.useragent?.toLowerCase();
-        if (ua !== undefined && ignoreUserAgents.some((s) => ua.includes(s))) {
+        if (isEbbUserAgent(ua) || (ua !== undefined && ignoreUserAgents.some((s) => ua.includes(s)))) {
           ignored.user_agent++;
           break;
         }

@@ -6,14 +6,14 @@
  */
 import type { RegistryCredentials } from "./auth.js";
 import { verifyDigest, computeDigest } from "./digest.js";
-import { RegistryHttpError, RegistryInputError, RegistryProtocolError } from "./errors.js";
+import { RegistryAuthError, RegistryHttpError, RegistryInputError, RegistryProtocolError } from "./errors.js";
 import { parseConfigCreated } from "./image_config.js";
 import { parseManifest, type Descriptor, type ParsedManifest } from "./manifest.js";
 import { bareMediaType, isImageConfig, MANIFEST_ACCEPT } from "./media_types.js";
 import { parseNextLink, resolveNextPage } from "./pagination.js";
 import { assertDigest, assertReference, assertRepository, isDigest } from "./reference.js";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry.js";
-import { distributionErrorCode, firstHeader, Transport, type HttpResponse, type RegistryLogger } from "./transport.js";
+import { distributionErrorCode, EBB_USER_AGENT, firstHeader, Transport, type HttpResponse, type RegistryLogger } from "./transport.js";
 
 export interface RegistryClientOptions {
   /** Registry origin, e.g. "https://registry.example:5000" (no path, no credentials). */
@@ -25,6 +25,7 @@ export interface RegistryClientOptions {
   timeoutMs?: number;
   retry?: Partial<RetryPolicy>;
   logger?: RegistryLogger;
+  /** Default `ebb/<version>`: the notifications ingest ignores pulls with that agent. */
   userAgent?: string;
   /** Page size asked of /_catalog and /tags/list (default 1000). */
   pageSize?: number;
@@ -58,6 +59,14 @@ export interface FetchedManifest {
 export type DeleteOutcome = "deleted" | "already_deleted";
 
 const MAX_PAGES = 1_000_000;
+
+/**
+ * /v2/_catalog answered 401, 403 or 404: the registry does not list its repositories to this
+ * account (GHCR, Docker Hub, Quay and others serve no catalog to ordinary accounts).
+ */
+export class CatalogUnavailableError extends RegistryHttpError {
+  override name = "CatalogUnavailableError";
+}
 
 function parseOrigin(baseUrl: string): string {
   let url: URL;
@@ -104,7 +113,7 @@ export class RegistryClient {
       concurrency: positiveInt(opts.concurrency, 8, "concurrency"),
       timeoutMs: positiveInt(opts.timeoutMs, 30_000, "timeoutMs"),
       retry,
-      userAgent: opts.userAgent ?? "ebb",
+      userAgent: opts.userAgent ?? EBB_USER_AGENT,
       logger: opts.logger,
       random: opts.random,
       sleep: opts.sleep,
@@ -158,11 +167,26 @@ export class RegistryClient {
     return out;
   }
 
-  /** Every repository name of /v2/_catalog, following all pages. */
+  /**
+   * Every repository name of /v2/_catalog, following all pages. A refused catalog (401, 403
+   * or 404) throws CatalogUnavailableError.
+   */
   async listRepositories(opts: { pageSize?: number } = {}): Promise<string[]> {
     const n = positiveInt(opts.pageSize, this.#pageSize, "pageSize");
-    const repos = await this.#paginate(this.#url(`/v2/_catalog?n=${n}`), "repositories", "registry:catalog:*", "list repositories");
-    return repos ?? [];
+    try {
+      const repos = await this.#paginate(this.#url(`/v2/_catalog?n=${n}`), "repositories", "registry:catalog:*", "list repositories");
+      return repos ?? [];
+    } catch (err) {
+      const status = err instanceof RegistryAuthError || err instanceof RegistryHttpError ? err.status : undefined;
+      if (status === 401 || status === 403 || status === 404) {
+        const code = err instanceof RegistryHttpError ? err.code : undefined;
+        throw new CatalogUnavailableError(
+          `${this.origin} does not serve /v2/_catalog to this account (HTTP ${status}${code ? ` ${code}` : ""}; ${(err as Error).message})`,
+          status, code, false,
+        );
+      }
+      throw err;
+    }
   }
 
   /** Every tag of a repository, following all pages; null when the registry does not know the repository. */

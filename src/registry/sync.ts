@@ -11,13 +11,22 @@
  * fails, every repository of the registry is marked STALE and nothing else changes.
  * A repository missing from the listing is only removed when the registry confirms it
  * (tags/list answers NAME_UNKNOWN): an incomplete listing never deletes anything.
+ *
+ * Which repositories: a registry with an explicit list (registries.repositories) is never
+ * asked for /v2/_catalog; its names are read as given and its patterns select among the
+ * repositories the catalog already knows (learnt from push notifications or earlier syncs).
+ * Without a list, /v2/_catalog and the known repositories; a catalog the registry refuses
+ * (401/403/404, as GHCR, Docker Hub and Quay do for ordinary accounts) fails the listing
+ * with a message saying how to set the list.
  */
 import pLimit from "p-limit";
 import type pg from "pg";
-import type { RegistryClient } from "./client.js";
+import { compileDoublestar, isLiteralGlob } from "../retention/doublestar.js";
+import { CatalogUnavailableError, type RegistryClient } from "./client.js";
 import { assertRepository } from "./reference.js";
 import {
-  knownRepositoryNames, markRepositoriesStale, readKnownRepository, writeRepositorySnapshot, type WriteCounts,
+  knownRepositoryNames, markRepositoriesStale, readKnownRepository, readRegistryDiscovery, writeRepositorySnapshot,
+  type WriteCounts,
 } from "./sync_catalog_sql.js";
 import { readRepositorySnapshot } from "./sync_snapshot.js";
 
@@ -77,7 +86,9 @@ export async function syncRepository(deps: SyncDeps, repository: string): Promis
     return { repository, status: "stale", reason };
   }
   try {
-    const counts = await writeRepositorySnapshot(pool, registryId, snapshot);
+    const counts = await writeRepositorySnapshot(pool, registryId, snapshot, {
+      onRetry: (attempt, err) => logger?.warn({ registryId, repository, attempt, err: err.message }, "catalog write lost a lock conflict; retrying"),
+    });
     logger?.info({ registryId, repository, exists: snapshot.exists, ...counts }, "repository synced");
     return { repository, status: snapshot.exists ? "synced" : "gone", counts };
   } catch (err) {
@@ -88,23 +99,65 @@ export async function syncRepository(deps: SyncDeps, repository: string): Promis
   }
 }
 
+/**
+ * The repositories a registry's explicit list selects: its literal names, and the known
+ * repositories a pattern matches. Throws naming registries.repositories on a bad pattern.
+ */
+export function selectRepositories(entries: readonly string[], known: readonly string[]): string[] {
+  const literals: string[] = [];
+  const patterns: RegExp[] = [];
+  for (const entry of entries) {
+    if (isLiteralGlob(entry)) {
+      literals.push(entry);
+      continue;
+    }
+    try {
+      patterns.push(compileDoublestar(entry));
+    } catch (err) {
+      throw new Error(`registries.repositories: ${JSON.stringify(entry)} is not a valid pattern: ${message(err)}`);
+    }
+  }
+  return [...new Set([...literals, ...known.filter((name) => patterns.some((re) => re.test(name)))])].sort();
+}
+
+function catalogRefusedMessage(registry: string, err: CatalogUnavailableError): string {
+  return `sync could not list the registry's repositories: ${err.message}. Registries such as GHCR, Docker Hub and Quay ` +
+    `do not serve /v2/_catalog to ordinary accounts: give ebb the repositories to sync, names or patterns ` +
+    `(patterns match repositories ebb already knows, e.g. from push notifications): ` +
+    `ebb sync repositories ${registry} team/app 'team/*', or in SQL: ` +
+    `update ebb.registries set repositories = '{team/app,team/*}' where name = '${registry}'`;
+}
+
 export async function syncRegistry(deps: SyncDeps): Promise<RegistrySyncResult> {
   const { pool, client, registryId, logger } = deps;
-  let listed: string[];
-  try {
-    listed = await client.listRepositories();
-  } catch (err) {
-    const catalogError = `sync could not list the registry's repositories: ${message(err)}`;
-    const marked = await markRepositoriesStale(pool, registryId, undefined, catalogError);
-    logger?.warn({ registryId, marked, reason: catalogError }, "every repository marked stale");
-    const names = await knownRepositoryNames(pool, registryId);
-    return {
-      registryId, catalogError,
-      repositories: names.map((repository) => ({ repository, status: "stale", reason: catalogError })),
-    };
-  }
+  const discovery = await readRegistryDiscovery(pool, registryId);
   const known = await knownRepositoryNames(pool, registryId);
-  const names = [...new Set([...listed, ...known])].sort();
+  let names: string[];
+  if (discovery?.repositories) {
+    try {
+      names = selectRepositories(discovery.repositories, known);
+    } catch (err) {
+      const catalogError = message(err);
+      logger?.warn({ registryId, reason: catalogError }, "repository list refused");
+      return { registryId, catalogError, repositories: [] };
+    }
+  } else {
+    let listed: string[];
+    try {
+      listed = await client.listRepositories();
+    } catch (err) {
+      const catalogError = err instanceof CatalogUnavailableError
+        ? catalogRefusedMessage(discovery?.name ?? String(registryId), err)
+        : `sync could not list the registry's repositories: ${message(err)}`;
+      const marked = await markRepositoriesStale(pool, registryId, undefined, catalogError);
+      logger?.warn({ registryId, marked, reason: catalogError }, "every repository marked stale");
+      return {
+        registryId, catalogError,
+        repositories: known.map((repository) => ({ repository, status: "stale", reason: catalogError })),
+      };
+    }
+    names = [...new Set([...listed, ...known])].sort();
+  }
   const limit = pLimit(deps.repositoryConcurrency ?? 4);
   const repositories = await Promise.all(names.map((name) => limit(async (): Promise<RepositorySyncResult> => {
     try {

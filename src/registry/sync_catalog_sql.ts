@@ -20,6 +20,14 @@ export async function findRegistry(pool: pg.Pool, name: string): Promise<Registr
   return r.rows[0];
 }
 
+/** A registry's name and its explicit repository list (registries.repositories; null = use /v2/_catalog). */
+export async function readRegistryDiscovery(pool: pg.Pool, registryId: number): Promise<{ name: string; repositories: string[] | null } | undefined> {
+  const r = await pool.query<{ name: string; repositories: string[] | null }>(
+    "select name, repositories from ebb.registries where id = $1", [registryId],
+  );
+  return r.rows[0];
+}
+
 /** Names of the repositories of a registry the catalog holds (not deleted). */
 export async function knownRepositoryNames(pool: pg.Pool, registryId: number): Promise<string[]> {
   // repositories_registry_id_name_key
@@ -57,14 +65,55 @@ export interface WriteCounts {
   tagsRemoved: number;
 }
 
+/** SQLSTATEs a catalog write retries: deadlock_detected, serialization_failure, foreign_key_violation. */
+const RETRYABLE = new Set(["40P01", "40001", "23503"]);
+/** Attempts of one snapshot write before it is reported as failed (the repository goes STALE). */
+export const WRITE_ATTEMPTS = 5;
+
+export function isRetryableWriteError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === "string" && RETRYABLE.has(code);
+}
+
+/**
+ * Apply a snapshot (see writeSnapshotOnce), retrying a transaction that lost a lock conflict:
+ * deadlock or serialization failure (another catalog writer held rows in the other order),
+ * or a foreign key violation (a manifest deleted between two statements). Every attempt
+ * reapplies the same snapshot to the catalog as it is then, so the writers converge.
+ */
+export async function writeRepositorySnapshot(
+  pool: pg.Pool, registryId: number, s: RepositorySnapshot,
+  opts: { onRetry?: (attempt: number, err: Error) => void; attempts?: number } = {},
+): Promise<WriteCounts> {
+  const attempts = opts.attempts ?? WRITE_ATTEMPTS;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await writeSnapshotOnce(pool, registryId, s);
+    } catch (err) {
+      if (!isRetryableWriteError(err) || attempt >= attempts) {
+        if (attempt > 1 && err instanceof Error) err.message = `${err.message} (after ${attempt} attempts)`;
+        throw err;
+      }
+      opts.onRetry?.(attempt, err as Error);
+      await new Promise((r) => setTimeout(r, 20 * attempt + Math.floor(Math.random() * 50)));
+    }
+  }
+}
+
 /**
  * Apply a snapshot in ONE transaction: upsert the repository (clearing STALE), insert new
  * artifacts and their references, complete the artifacts known only from push events with
  * what their manifests say (inspected_at, created_at, artifactType, references), remove the digests the registry confirmed gone, upsert
  * the tags it lists and remove the known tags it no longer lists. Rows that appeared while
  * the sync was reading (pushed meanwhile, e.g. through notifications) are left alone.
+ *
+ * Lock order, shared with the other catalog writers (pull flush, push events, deletion
+ * outcomes): the repository row first, then its artifact rows in digest order, then tags in
+ * name order. A manifest deleted from the catalog while the sync was reading (by retention
+ * or a delete event) is absent once its row is locked: its tags and references are not
+ * written, so it stays absent and nothing fails.
  */
-export async function writeRepositorySnapshot(pool: pg.Pool, registryId: number, s: RepositorySnapshot): Promise<WriteCounts> {
+async function writeSnapshotOnce(pool: pg.Pool, registryId: number, s: RepositorySnapshot): Promise<WriteCounts> {
   const client = await pool.connect();
   try {
     await client.query("begin");
@@ -79,9 +128,20 @@ export async function writeRepositorySnapshot(pool: pg.Pool, registryId: number,
     );
     const repositoryId = repo.rows[0]!.id;
 
+    // Every artifact row this write touches, locked in digest order (artifacts pkey). Rows
+    // deleted meanwhile are not returned and stay deleted.
+    const touched = [...new Set([
+      ...s.tags.values(), ...s.newArtifacts.keys(), ...s.inspectedArtifacts.keys(), ...s.vanished,
+    ])].sort();
+    await client.query(
+      `select 1 from ebb.artifacts where repository_id = $1 and digest = any($2::text[])
+        order by digest for update`,
+      [repositoryId, touched],
+    );
+
     // New artifacts, inspected now. One pushed meanwhile (a push event wrote it while sync was
     // reading) is the same manifest (same digest): complete it too.
-    const added = [...s.newArtifacts.values()];
+    const added = [...s.newArtifacts.values()].sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
     const inserted = await client.query(
       `insert into ebb.artifacts (repository_id, digest, media_type, artifact_type, size, created_at, pushed_at_source, inspected_at)
        select $1, d, m, at, sz, c, 'sync', now()
@@ -93,7 +153,7 @@ export async function writeRepositorySnapshot(pool: pg.Pool, registryId: number,
         added.map((a) => a.size), added.map((a) => a.createdAt)],
     );
     // Known artifacts never inspected (from push events), now read: artifacts pkey. A row
-    // deleted meanwhile (delete event) is not brought back.
+    // deleted meanwhile (delete event, retention) is not brought back.
     const completed = [...s.inspectedArtifacts.values()];
     const inspected = await client.query(
       `update ebb.artifacts a
@@ -120,10 +180,13 @@ export async function writeRepositorySnapshot(pool: pg.Pool, registryId: number,
     const removed = await client.query(
       "delete from ebb.artifacts where repository_id = $1 and digest = any($2::text[])", [repositoryId, s.vanished],
     );
-    const tagNames = [...s.tags.keys()];
+    // Tags in name order, only onto artifacts still in the catalog: a tag whose manifest was
+    // deleted meanwhile went with it (cascade) and is not written back.
+    const tagNames = [...s.tags.keys()].sort();
     const tags = await client.query(
       `insert into ebb.tags (repository_id, name, digest)
        select $1, n, d from unnest($2::text[], $3::text[]) as u(n, d)
+        where exists (select 1 from ebb.artifacts a where a.repository_id = $1 and a.digest = u.d)
        on conflict (repository_id, name) do update
          set digest = excluded.digest,
              pushed_at = case when ebb.tags.digest = excluded.digest then ebb.tags.pushed_at end,
@@ -133,7 +196,7 @@ export async function writeRepositorySnapshot(pool: pg.Pool, registryId: number,
     );
     // tags pkey (repository_id, name)
     const tagsRemoved = await client.query(
-      "delete from ebb.tags where repository_id = $1 and name = any($2::text[])", [repositoryId, s.vanishedTags],
+      "delete from ebb.tags where repository_id = $1 and name = any($2::text[])", [repositoryId, [...s.vanishedTags].sort()],
     );
     await client.query("update ebb.registries set last_synced_at = now() where id = $1", [registryId]);
     await client.query("commit");

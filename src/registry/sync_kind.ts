@@ -3,9 +3,12 @@
  * "registry:<name>") running syncRegistry: the catalog listing decides which repositories
  * exist, so it is read once, and repositories are synced with bounded concurrency inside
  * the task. Counts: total = repositories, retained = synced (or confirmed gone), errors =
- * repositories left STALE. A failed catalog listing (every repository STALE) fails the task.
+ * repositories left STALE. A failed catalog listing (every repository STALE) fails the task,
+ * and so does any repository left STALE: the task error names them and why (details.stale
+ * lists up to 100), so `ebb sync --wait` exits non-zero.
  *
- * Schedule it with plain SQL:
+ * Scheduled by `ebb sync schedule <registry> --cron ...` or plain SQL (the same scheduler and
+ * rules as retention schedules; ebb.sync_schedules lists them by registry name):
  *   insert into ebb.schedules (kind, target_id, cron) values ('sync', $registry_id, '*\/15 * * * *');
  */
 import { PermanentTaskError, type ExecutionKind } from "../executions/kind.js";
@@ -18,6 +21,13 @@ export interface SyncKindOptions {
   repositoryConcurrency?: number;
   /** environment holding credentials named by registries.credentials_ref (default process.env) */
   env?: NodeJS.ProcessEnv;
+}
+
+/** "2 repositories left STALE: a (reason); b (reason)", a few named in full. */
+export function staleSummary(stale: ReadonlyArray<{ repository: string; reason?: string | undefined }>): string {
+  const shown = stale.slice(0, 5).map((r) => `${r.repository} (${r.reason ?? "no reason recorded"})`);
+  const more = stale.length > shown.length ? `; and ${stale.length - shown.length} more (ebb executions show)` : "";
+  return `${stale.length} ${stale.length === 1 ? "repository" : "repositories"} left STALE: ${shown.join("; ")}${more}`;
 }
 
 export function syncKind(opts: SyncKindOptions = {}): ExecutionKind {
@@ -56,6 +66,7 @@ export function syncKind(opts: SyncKindOptions = {}): ExecutionKind {
         control.details["gone"] = result.repositories.filter((r) => r.status === "gone").length;
         control.details["stale"] = stale.slice(0, 100).map((r) => ({ repository: r.repository, reason: r.reason }));
         if (result.catalogError) throw new PermanentTaskError(result.catalogError);
+        if (stale.length > 0) throw new PermanentTaskError(staleSummary(stale));
       } finally {
         await client.close().catch(() => {});
       }

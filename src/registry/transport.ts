@@ -10,6 +10,7 @@ import { Agent, errors as undiciErrors, request, type Dispatcher } from "undici"
 import type { IncomingHttpHeaders } from "node:http";
 import { Authenticator, type RegistryCredentials } from "./auth.js";
 import { RegistryAuthError, RegistryError, RegistryHttpError, RegistryNetworkError, RegistryProtocolError } from "./errors.js";
+import { EBB_USER_AGENT } from "./user_agent.js";
 import { DEFAULT_RETRY_POLICY, isRetryableStatus, retryDelayMs, type RetryPolicy } from "./retry.js";
 
 /** pino-compatible subset. */
@@ -247,4 +248,4 @@ function discard(body: Dispatcher.ResponseData["body"]): void {
   body.destroy();
 }
 
-export { DEFAULT_RETRY_POLICY };
+export { DEFAULT_RETRY_POLICY, EBB_USER_AGENT };

@@ -1,10 +1,13 @@
 // ebb sync <registry> [repository] [--wait] [--json]
+// ebb sync schedule|schedules|repositories ... (./sync_settings.ts)
 //
 // Without a repository: triggers a 'sync' execution of the registry (done by the ebb
 // workers, like a scheduled sync) and prints its id; --wait follows it.
 // With a repository: this command syncs that one repository itself, right away (a few
 // registry requests and one short transaction, the same code as the workers' sync), since a
-// sync execution always covers a whole registry. Exit 1 when the repository is left STALE.
+// sync execution always covers a whole registry. Exit 1 when the repository is left STALE;
+// with --wait, exit 1 when the sync leaves any repository STALE (the execution's task error
+// names them and why; --json has them under details.stale).
 import { RegistryInputError } from "../../registry/errors.js";
 import { assertRepository } from "../../registry/reference.js";
 import type { Command } from "commander";
@@ -17,6 +20,7 @@ import { EXIT, UsageError } from "../exit_codes.js";
 import { renderJson, writeOut } from "../output/json_output.js";
 import { renderRecord } from "../output/table.js";
 import { addWaitOptions, reportTriggered, type WaitFlags } from "./run.js";
+import { registerSyncSettings } from "./sync_settings.js";
 
 export function registerSync(program: Command): void {
   const cmd = program
@@ -26,6 +30,7 @@ export function registerSync(program: Command): void {
     .argument("[repository]", "sync only this repository, in this process, now (e.g. team/app)");
   addWaitOptions(cmd, "sync execution");
   addDbOptions(cmd);
+  registerSyncSettings(cmd);
   cmd.action(async (registryRef: string, repository: string | undefined, opts: Record<string, unknown> & WaitFlags) => {
     if (repository !== undefined) {
       try {
