@@ -89,13 +89,17 @@ export async function readMetricsSnapshot(pool: pg.Pool, workerAliveMs: number):
   };
 }
 
-/** Register the gauges on metricsRegistry (once per process). */
-export function registerExecutionMetrics(ctx: AppContext): void {
+/**
+ * Register the gauges on metricsRegistry (once per process). `snapshotTtlMs` (default
+ * SNAPSHOT_TTL_MS) is how long one snapshot serves scrapes; tests set it short.
+ */
+export function registerExecutionMetrics(ctx: AppContext, opts: { snapshotTtlMs?: number } = {}): void {
+  const ttlMs = opts.snapshotTtlMs ?? SNAPSHOT_TTL_MS;
   // A failed read (database down) must not fail the whole scrape: these gauges are then
   // left empty and ebb_metrics_sql_up says 0; process and pool metrics still answer.
   let cached: { at: number; value: Promise<Snapshot | undefined> } | undefined;
   const snapshot = (): Promise<Snapshot | undefined> => {
-    if (!cached || Date.now() - cached.at > SNAPSHOT_TTL_MS) {
+    if (!cached || Date.now() - cached.at > ttlMs) {
       const value = readMetricsSnapshot(ctx.pool, ctx.config.deadWorkerTimeoutMs).catch((err: unknown) => {
         ctx.logger.debug({ err: (err as Error).message }, "metrics snapshot failed");
         cached = undefined;

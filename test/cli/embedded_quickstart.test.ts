@@ -16,7 +16,7 @@ test("ebb status and executions list talk to the embedded PostgreSQL that ebb st
   const env = { DATABASE_URL: "", EBB_DATA_DIR: dataDir, EBB_EMBEDDED_PORT: String(await freePort()) };
   const ebb = spawnEbb(["start", "--roles", "worker"], env);
   t.after(() => ebb.child.kill("SIGKILL"));
-  await ebb.waitForLog((l) => l.msg === "ebb ready", 90_000);
+  await ebb.waitForReady();
 
   const status = await runEbb(["status", "--json"], env);
   assert.equal(status.code, 0, status.stderr);

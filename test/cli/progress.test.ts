@@ -19,7 +19,7 @@ function fakeTty(): { stream: NodeJS.WriteStream; text(): string } {
 
 test("progress follows tasks and deletions to the end; no worker and interrupt end the wait", async (t) => {
   const db = await freshDatabase(t);
-  const q = async (sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows;
+  const { q } = db;
   const [{ id: registryId }] = await q("insert into ebb.registries (name, base_url) values ('r', 'http://127.0.0.1:9') returning id");
   const [{ id: repoId }] = await q("insert into ebb.repositories (registry_id, name) values ($1, 'a/b') returning id", [registryId]);
   const [{ id: policyId }] = await q("insert into ebb.policies (name, registry_id) values ('p', $1) returning id", [registryId]);

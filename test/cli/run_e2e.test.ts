@@ -35,7 +35,7 @@ test("sync, policy create, dry run, run --wait, executions list: real processes,
     ...env, EBB_HEARTBEAT_INTERVAL_MS: "500", EBB_DEAD_WORKER_TIMEOUT_MS: "5000", EBB_STOP_CHECK_INTERVAL_MS: "100",
   });
   t.after(() => worker.child.kill("SIGTERM"));
-  await worker.waitForLog((l) => l.msg === "ebb ready", 60_000);
+  await worker.waitForReady();
 
   // sync the registry and wait: the catalog now holds what the registry holds
   const sync = await ebb("sync", "local", "--wait", "--json");

@@ -13,7 +13,7 @@ import { installTestKind } from "../support/test_kinds.js";
 test("coalesced starts, task batches, claims and ends write what one statement each would: payloads, groups, counts, log lines in order", async () => {
   const db = await freshDatabase();
   await installTestKind(db.pool);
-  const q = async (sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows;
+  const { q } = db;
   const ids: number[] = (await q("select ebb.trigger_execution('test_sleep', t) as id from generate_series(1, 3) t")).map((r) => r.id);
   const plans = new PlanStatements(db.pool, { prepared: true, asyncCommit: true });
   const tasks = new TaskStatements(db.pool, { prepared: true, asyncCommit: true });
@@ -69,7 +69,7 @@ test("coalesced starts, task batches, claims and ends write what one statement e
 test("a coalesced batch with one bad request: the others are written, the bad one alone fails naming the argument", async () => {
   const db = await freshDatabase();
   await installTestKind(db.pool);
-  const q = async (sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows;
+  const { q } = db;
   const [{ id }] = await q("select ebb.trigger_execution('test_sleep', 1) as id");
   const plans = new PlanStatements(db.pool, { prepared: true, asyncCommit: true });
   const tasks = new TaskStatements(db.pool, { prepared: true, asyncCommit: true });
@@ -89,7 +89,7 @@ test("a coalesced batch with one bad request: the others are written, the bad on
 test("a scheduled execution's plan job plans from its payload: plan_tasks starts it; a stop requested before planning ends it stopped with no task", async () => {
   const db = await freshDatabase();
   await installTestKind(db.pool);
-  const q = async (sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows;
+  const { q } = db;
   // pending executions as the scheduler leaves them (no start yet)
   const ids: number[] = (await q(
     `insert into ebb.executions (kind, target_id, trigger, dry_run) select 'test_sleep', t, 'schedule', false
@@ -118,7 +118,7 @@ test("a scheduled execution's plan job plans from its payload: plan_tasks starts
 test("ebb.plan_task_batches (the coalesced plan statement): per execution what ebb.plan_tasks does - new keys only, stops, planning done, an unknown execution named", async () => {
   const db = await freshDatabase();
   await installTestKind(db.pool);
-  const q = async (sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows;
+  const { q } = db;
   const ids: number[] = (await q(
     `insert into ebb.executions (kind, target_id, trigger, dry_run) select 'test_sleep', t, 'schedule', false
        from generate_series(1, 4) t returning id`)).map((r) => r.id);
@@ -167,7 +167,7 @@ test("async-commit bookkeeping turns synchronous_commit off for its own transact
   // one connection: every statement below runs on the same session
   const db = await freshDatabase(undefined, { poolSize: 1 });
   await installTestKind(db.pool);
-  const q = async (sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows;
+  const { q } = db;
   const show = async () => (await q("show synchronous_commit"))[0].synchronous_commit;
   for (const asyncCommit of [true, false]) {
     const ids: number[] = (await q("select ebb.trigger_execution('test_sleep', t) as id from generate_series(1, 2) t")).map((r) => r.id);
@@ -188,7 +188,7 @@ test("async-commit bookkeeping turns synchronous_commit off for its own transact
 test("ebb.plan_tasks, the one-execution function for operators, plans as the worker's batches do: new keys only, a stop ends the execution, an unknown execution named", async () => {
   const db = await freshDatabase();
   await installTestKind(db.pool);
-  const q = async (sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows;
+  const { q } = db;
   const ids: number[] = (await q(
     `insert into ebb.executions (kind, target_id, trigger, dry_run) select 'test_sleep', t, 'schedule', false
        from generate_series(1, 2) t returning id`)).map((r) => r.id);

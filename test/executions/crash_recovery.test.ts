@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { freshDatabase } from "../support/db.js";
 import { waitFor } from "../support/wait_for.js";
 import { installTestKind, spawnTestEbb } from "../support/test_kinds.js";
@@ -8,23 +7,22 @@ import { installTestKind, spawnTestEbb } from "../support/test_kinds.js";
 test("kill -9 of a worker mid-task: another process resumes its tasks within the timeout; none lost, none completed twice", async () => {
   const db = await freshDatabase();
   await installTestKind(db.pool);
-  const q = async (sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows;
+  const { q } = db;
   await q("insert into public.test_kind_targets (target_id, tasks, sleep_ms) values (1, 6, 3000)");
   const env = {
     DATABASE_URL: db.url, EBB_POOL_SIZE: "4", EBB_WORKER_CONCURRENCY: "2",
     EBB_HEARTBEAT_INTERVAL_MS: "500", EBB_DEAD_WORKER_TIMEOUT_MS: "3000", EBB_LOG_LEVEL: "info",
   };
   const victim = spawnTestEbb({ ...env, EBB_ROLES: "worker" });
-  await victim.waitForLog((l) => l.msg === "ebb ready");
+  await victim.waitForReady();
   // a scheduled execution (every second; the schedule is disabled after the first one)
   await q("insert into ebb.schedules (kind, target_id, cron) values ('test_sleep', 1, '* * * * * *')");
   const survivor = spawnTestEbb({ ...env, EBB_ROLES: "scheduler" });
-  await survivor.waitForLog((l) => l.msg === "ebb ready", 60_000);
+  await survivor.waitForReady();
   const [exec] = await waitFor("the first execution", async () => (await q("select id from ebb.executions")).length ? q("select id from ebb.executions order by id limit 1") : null, 15_000);
   await q("update ebb.schedules set enabled = false");
   await waitFor("two tasks running on the victim", async () =>
     (await q("select count(*)::int as n from public.test_task_starts where pid = $1", [victim.child.pid]))[0].n >= 2, 15_000);
-  await sleep(500);
   const killedAt = Date.now();
   victim.child.kill("SIGKILL");
   await victim.exited;
@@ -33,7 +31,7 @@ test("kill -9 of a worker mid-task: another process resumes its tasks within the
   // a fresh worker+scheduler process: it must find the dead pool and redo its work
   const rescuer = spawnTestEbb({ ...env, EBB_ROLES: "scheduler,worker" });
   // process start-up (tsx, migrations) is not part of recovery: time it from "ready"
-  await rescuer.waitForLog((l) => l.msg === "ebb ready", 60_000);
+  await rescuer.waitForReady();
   const readyAt = Date.now();
   const recovered = await rescuer.waitForLog((l) => l.msg === "recovered work" && Array.isArray(l.deadPools) && l.deadPools.length > 0, 30_000);
   const detectedMs = Date.now() - readyAt;

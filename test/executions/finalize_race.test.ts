@@ -8,7 +8,7 @@ import { freshDatabase } from "../support/db.js";
 // still open (neither committed) and the execution stays 'running' for ever.
 test("tasks and the planner finishing at the same moment on many connections: the execution ends once, with every task counted", async () => {
   const db = await freshDatabase(undefined, { poolSize: 12 });
-  const q = async (sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows;
+  const { q } = db;
   const TASKS = 40;
   for (let round = 0; round < 15; round++) {
     const [{ id }] = await q("insert into ebb.executions (kind, target_id, trigger, status, started_at) values ('sync', $1, 'manual', 'running', now()) returning id", [round + 1]);
@@ -34,7 +34,7 @@ test("tasks and the planner finishing at the same moment on many connections: th
 
 test("finish_task: a late finisher of a replaced attempt changes nothing; a bad status is refused naming the argument", async () => {
   const db = await freshDatabase();
-  const q = async (sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows;
+  const { q } = db;
   const [{ id }] = await q("insert into ebb.executions (kind, target_id, trigger, status, started_at, planned) values ('sync', 1, 'manual', 'running', now(), true) returning id");
   const [task] = await q("insert into ebb.tasks (execution_id, key, status, attempts) values ($1, 'a', 'running', 2) returning id", [id]);
   // attempt 1 was declared dead and the task runs again as attempt 2: attempt 1's end is ignored

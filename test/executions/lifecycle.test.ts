@@ -12,7 +12,7 @@ import { waitFor } from "../support/wait_for.js";
 import { installTestKind, testSleepKind } from "../support/test_kinds.js";
 
 const db = await freshDatabase();
-const q = async <T = any>(sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows as T[];
+const { q } = db;
 let service: RunningService;
 
 before(async () => {

@@ -12,7 +12,7 @@ test("select ebb.trigger_execution(...) from plain SQL starts an execution that 
   const db = await freshDatabase();
   await installTestKind(db.pool);
   await db.pool.query("insert into public.test_kind_targets (target_id, tasks) values (7, 3)");
-  const q = async (sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows;
+  const { q } = db;
 
   // refused input names the argument, and nothing is written
   await assert.rejects(db.pool.query("select ebb.trigger_execution('test_sleep', 0)"), /trigger_execution\.target_id: must be a positive whole number/);

@@ -15,7 +15,7 @@ import { waitFor } from "../support/wait_for.js";
 test("plan_tasks gives a grouped task the one-by-one job in its group's named queue, an ungrouped one the batched job without a queue", async () => {
   const db = await freshDatabase();
   await installTestKind(db.pool);
-  const q = async (sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows;
+  const { q } = db;
   const [{ id }] = await q("select ebb.trigger_execution('test_sleep', 1) as id");
   await q("select ebb.plan_tasks($1, array['a', 'b'], array['registry:7', null], array[null, null]::jsonb[], 5, 4, true)", [id]);
   const jobs = await q(
@@ -35,7 +35,7 @@ test("plan_tasks gives a grouped task the one-by-one job in its group's named qu
 test("batched jobs waiting in the local queue longer than the orphan sweep's age are neither released nor run twice; both lanes together run at most workerConcurrency tasks", async () => {
   const db = await freshDatabase();
   await installTestKind(db.pool);
-  const q = async (sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows;
+  const { q } = db;
   // 24 ungrouped tasks of 500 ms at concurrency 2: ~6 s, most of it spent by jobs locked in
   // the local queue (size 20) - longer than the sweep's minimum age (5 s); 4 grouped ones too
   await q("insert into public.test_kind_targets (target_id, tasks, sleep_ms) values (1, 24, 500)");

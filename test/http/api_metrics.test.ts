@@ -11,6 +11,7 @@ import { createLogger } from "../../src/log/logger.js";
 import { registerExecutionMetrics } from "../../src/metrics/execution_metrics.js";
 import type { AppContext } from "../../src/service/context.js";
 import { databaseUrl, freshDatabase } from "../support/db.js";
+import { waitFor } from "../support/wait_for.js";
 import { seedHistory } from "../cli/support/history_seed.js";
 
 /** name{labels} -> value, from the Prometheus text format (also checks every sample line parses). */
@@ -25,11 +26,11 @@ function parseMetrics(text: string): Map<string, number> {
   return out;
 }
 
-async function serve(t: import("node:test").TestContext, pool: import("pg").Pool, url: string) {
+async function serve(t: import("node:test").TestContext, pool: import("pg").Pool, url: string, snapshotTtlMs?: number) {
   const config = loadConfig({ DATABASE_URL: url, EBB_HTTP_PORT: "0" });
   // the gauges never use graphile-worker's utils (and they would need a working database)
   const ctx: AppContext = { config, pool, db: createKysely(pool), workerUtils: undefined as never, logger: createLogger("silent") };
-  registerExecutionMetrics(ctx);
+  registerExecutionMetrics(ctx, { snapshotTtlMs });
   const http = await startHttp(ctx, [registerMetricsRoute]);
   t.after(async () => {
     await http.stop();
@@ -44,7 +45,7 @@ async function serve(t: import("node:test").TestContext, pool: import("pg").Pool
 test("execution, decision, schedule, worker and stale gauges equal the SQL truth", async (t) => {
   const db = await freshDatabase(t);
   const seeded = await seedHistory(db.pool);
-  const scrape = await serve(t, db.pool, db.url);
+  const scrape = await serve(t, db.pool, db.url, 200);
   const m = await scrape();
   assert.equal(m.get('ebb_metrics_sql_up'), 1);
   assert.equal(m.get('ebb_executions{kind="retention",status="success"}'), 1);
@@ -72,11 +73,22 @@ test("execution, decision, schedule, worker and stale gauges equal the SQL truth
   // a change in SQL shows at the next scrape once the snapshot is older than its TTL
   await db.pool.query("update ebb.executions set stop_requested = true where id = $1", [seeded.pending]);
   await db.pool.query("update ebb.schedules set next_due_at = now() + interval '1 hour'");
-  await new Promise((r) => setTimeout(r, 5200));
-  const m2 = await scrape();
+  const m2 = await waitFor("a scrape to show the rescheduled schedule", async () => {
+    const m = await scrape();
+    return m.get("ebb_scheduler_lag_seconds") === 0 ? m : undefined;
+  }, 30_000, 50);
   assert.equal(m2.get('ebb_executions{kind="retention",status="pending"}'), 1, "a pending execution with a job stays pending until the plan job sees the stop");
   assert.equal(m2.get("ebb_scheduler_lag_seconds"), 0);
   assert.equal(m2.get('ebb_schedules{state="due"}'), 0);
+});
+
+test("within its TTL one snapshot serves every scrape: a change in SQL shows only in the next snapshot", async (t) => {
+  const db = await freshDatabase(t);
+  await seedHistory(db.pool);
+  const scrape = await serve(t, db.pool, db.url, 3_600_000);
+  assert.equal((await scrape()).get('ebb_schedules{state="due"}'), 1);
+  await db.pool.query("update ebb.schedules set next_due_at = now() + interval '1 hour'");
+  assert.equal((await scrape()).get('ebb_schedules{state="due"}'), 1, "the second scrape reuses the first snapshot");
 });
 
 test("a database that cannot answer: the scrape still works and says ebb_metrics_sql_up 0", async (t) => {

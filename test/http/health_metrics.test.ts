@@ -5,6 +5,7 @@ import { createLogger } from "../../src/log/logger.js";
 import { startService } from "../../src/service/service.js";
 import { freshDatabase } from "../support/db.js";
 import { startTcpProxy } from "../support/tcp_proxy.js";
+import { waitFor } from "../support/wait_for.js";
 
 /** Every sample line of a Prometheus text exposition: name{labels} value */
 const SAMPLE = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*",?)*\})? (-?[0-9.eE+-]+|NaN|[+-]Inf)$/;
@@ -28,12 +29,7 @@ test("/readyz flips to 503 when the database goes away and back to 200 when it r
     assert.equal((await fetch(`${url}/healthz`)).status, 200, "the process itself is still healthy");
 
     proxy.restore();
-    let status = 0;
-    for (let i = 0; i < 50 && status !== 200; i++) {
-      status = (await fetch(`${url}/readyz`)).status;
-      if (status !== 200) await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.equal(status, 200, "ready again once the database is back");
+    await waitFor("/readyz 200 again once the database is back", async () => (await fetch(`${url}/readyz`)).status === 200, 60_000, 100);
 
     const res = await fetch(`${url}/metrics`);
     assert.equal(res.status, 200);

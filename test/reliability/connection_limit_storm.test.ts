@@ -6,21 +6,13 @@ import { createPool } from "../../src/db/pool.js";
 import { startPrivatePostgres } from "../support/private_postgres.js";
 import { assertStormOutcome } from "../support/storm_checks.js";
 import { installTestKind, spawnTestEbb } from "../support/test_kinds.js";
+import { queryRows } from "../support/db.js";
+import { waitFor } from "../support/wait_for.js";
 
 const SCHEDULES = 300;
 const TASKS_PER_EXECUTION = 2;
 const POOL_SIZE = 8;
 const PROCESSES = 3;
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs: number): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
 
 test(`max_connections=30, ${PROCESSES} ebb processes of pool ${POOL_SIZE}, ${SCHEDULES} schedules on one cron second: no "too many clients", every execution completes once, connections stay within the pools`, async () => {
   const server = await startPrivatePostgres({ postgresFlags: ["-c", "max_connections=30"] });
@@ -29,7 +21,7 @@ test(`max_connections=30, ${PROCESSES} ebb processes of pool ${POOL_SIZE}, ${SCH
   try {
     await migrate(pool);
     await installTestKind(pool);
-    const q = async (sql: string, params: unknown[] = []) => (await pool.query(sql, params)).rows;
+    const q = queryRows(pool);
     assert.equal((await q("show max_connections"))[0].max_connections, "30");
     await q(
       `insert into public.test_kind_targets (target_id, tasks, sleep_ms)
@@ -43,7 +35,7 @@ test(`max_connections=30, ${PROCESSES} ebb processes of pool ${POOL_SIZE}, ${SCH
       EBB_SCHEDULER_INTERVAL_MS: "500", EBB_HEARTBEAT_INTERVAL_MS: "1000", EBB_DEAD_WORKER_TIMEOUT_MS: "10000",
     };
     const procs = Array.from({ length: PROCESSES }, () => spawnTestEbb(env));
-    await Promise.all(procs.map((p) => p.waitForLog((l) => l.msg === "ebb ready", 60_000)));
+    await Promise.all(procs.map((p) => p.waitForReady()));
 
     // Sample pg_stat_activity from now on: ebb's connections and every client backend.
     let peakEbb = 0;

@@ -13,7 +13,7 @@ const SQL_NAME = "keep'); drop table ebb.policies; --";
 
 test("SQL- and path-like names on the command line: refused naming the argument, or kept as plain text; nothing dropped", async (t) => {
   const db = await freshDatabase(t);
-  const q = async (sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows;
+  const { q } = db;
   await q("insert into ebb.registries (name, base_url) values ('local', 'http://127.0.0.1:5000')");
   const dir = await mkdtemp(join(tmpdir(), "ebb-hostile-"));
   t.after(() => rm(dir, { recursive: true, force: true }));

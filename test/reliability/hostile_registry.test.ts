@@ -10,7 +10,7 @@ import { loadConfig } from "../../src/config/load.js";
 import { triggerExecution } from "../../src/executions/trigger.js";
 import { createLogger } from "../../src/log/logger.js";
 import { startService, type RunningService } from "../../src/service/service.js";
-import { freshDatabase } from "../support/db.js";
+import { freshDatabase, type Query } from "../support/db.js";
 import { pushImage, pushManifest } from "../support/oci_push.js";
 import { registrySkipReason, startRegistry, type TestRegistry } from "../support/registry.js";
 import { startFaultProxy, type FaultProxy, type UpstreamResponse } from "../support/registry_fault_proxy.js";
@@ -18,7 +18,7 @@ import { waitFor } from "../support/wait_for.js";
 
 const skip = registrySkipReason();
 const db = skip ? undefined : await freshDatabase();
-const q = async <T = any>(sql: string, params: unknown[] = []) => (await db!.pool.query(sql, params)).rows as T[];
+const q: Query = (sql, params) => db!.q(sql, params);
 let reg: TestRegistry;
 let proxy: FaultProxy;
 let service: RunningService;

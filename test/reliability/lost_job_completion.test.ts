@@ -19,7 +19,7 @@ test("a job left locked by this live process (its completion lost with the conne
   const db = await freshDatabase();
   await installTestKind(db.pool);
   await db.pool.query("insert into public.test_kind_targets (target_id, tasks) values (3, 2)");
-  const q = async (sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows;
+  const { q } = db;
   const lines: Record<string, unknown>[] = [];
   const sink = new Writable({ write(chunk, _e, done) { for (const l of String(chunk).split("\n")) if (l) lines.push(JSON.parse(l)); done(); } });
   const config = loadConfig({

@@ -6,6 +6,7 @@ import { createPool } from "../../src/db/pool.js";
 import { startPrivatePostgres } from "../support/private_postgres.js";
 import { installTestKind, spawnTestEbb } from "../support/test_kinds.js";
 import { waitFor } from "../support/wait_for.js";
+import { queryRows } from "../support/db.js";
 
 // The worker's bookkeeping (task claims and ends, plan batches) commits with synchronous_commit
 // off (EBB_WORKER_ASYNC_COMMIT, src/db/bookkeeping_statement.ts): a PostgreSQL crash may undo
@@ -26,7 +27,7 @@ test("PostgreSQL crashes while tasks end by the hundred (async-commit bookkeepin
     EBB_LOG_LEVEL: "info", EBB_HEARTBEAT_INTERVAL_MS: "500", EBB_DEAD_WORKER_TIMEOUT_MS: "5000",
   };
   const ebb = spawnTestEbb(env);
-  await ebb.waitForLog((l) => l.msg === "ebb ready", 60_000);
+  await ebb.waitForReady();
   const { rows: [{ id }] } = await pool.query("select ebb.trigger_execution('test_sleep', 1, false) as id");
   await waitFor("a few hundred tasks ended", async () =>
     (await pool.query("select count(*)::int as n from ebb.tasks where status = 'success'")).rows[0].n >= 300, 60_000);
@@ -36,7 +37,7 @@ test("PostgreSQL crashes while tasks end by the hundred (async-commit bookkeepin
   await server.start();
 
   const pool2 = createPool({ connectionString: server.url, max: 2, role: "test" });
-  const q = async (sql: string, params: unknown[] = []) => (await pool2.query(sql, params)).rows;
+  const q = queryRows(pool2);
   try {
     assert.ok(server.log.some((l) => /database system was interrupted|automatic recovery in progress|redo starts/i.test(l)),
       "PostgreSQL ran crash recovery");

@@ -5,6 +5,7 @@ import { migrate } from "../../src/db/migrate.js";
 import { createPool } from "../../src/db/pool.js";
 import { startPrivatePostgres } from "../support/private_postgres.js";
 import { installTestKind, spawnTestEbb } from "../support/test_kinds.js";
+import { queryRows } from "../support/db.js";
 
 async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs: number): Promise<T> {
   const end = Date.now() + timeoutMs;
@@ -42,7 +43,7 @@ async function restartMidExecution(opts: { tasks: number; sleepMs: number; stopC
     EBB_STOP_CHECK_INTERVAL_MS: String(opts.stopCheckIntervalMs),
   };
   let ebb = spawnTestEbb(env);
-  let ready = await ebb.waitForLog((l) => l.msg === "ebb ready", 60_000);
+  let ready = await ebb.waitForReady();
   const readyz = async () => (await fetch(`${String(ready.http)}/readyz`)).status;
   const alive = (what: string) =>
     assert.ok(ebb.child.exitCode === null && ebb.child.signalCode === null, `${what}: ebb exited (${ebb.child.exitCode}); stderr:\n${ebb.stderr().slice(-3000)}`);
@@ -65,7 +66,7 @@ async function restartMidExecution(opts: { tasks: number; sleepMs: number; stopC
   await server.start();
   const first = ebb;
   const pool2 = createPool({ connectionString: server.url, max: 2, role: "test" });
-  const q = async (sql: string, params: unknown[] = []) => (await pool2.query(sql, params)).rows;
+  const q = queryRows(pool2);
   if (opts.supervise) {
     // what systemd / compose `restart: on-failure` does: a process that exited is started again
     // (a fatal error stops the process gracefully first, which takes a moment)
@@ -74,7 +75,7 @@ async function restartMidExecution(opts: { tasks: number; sleepMs: number; stopC
       (await q("select 1 from ebb.executions where id = $1 and status not in ('pending', 'running')", [id])).length > 0, 30_000);
     if (ebb.child.exitCode !== null) {
       ebb = spawnTestEbb(env);
-      ready = await ebb.waitForLog((l) => l.msg === "ebb ready", 60_000);
+      ready = await ebb.waitForReady();
     }
   }
 

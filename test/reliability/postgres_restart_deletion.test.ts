@@ -75,7 +75,7 @@ test("PostgreSQL restarted mid-deletion of a real retention run: the same ebb pr
     EBB_POOL_SIZE: "8", EBB_WORKER_CONCURRENCY: "4", EBB_LOG_LEVEL: "info",
     EBB_HEARTBEAT_INTERVAL_MS: "500", EBB_DEAD_WORKER_TIMEOUT_MS: "5000", EBB_STOP_CHECK_INTERVAL_MS: "100",
   });
-  const ready = await ebb.waitForLog((l) => l.msg === "ebb ready", 60_000);
+  const ready = await ebb.waitForReady();
   const pid = ebb.child.pid;
   const alive = (what: string) =>
     assert.ok(ebb.child.exitCode === null && ebb.child.signalCode === null && ebb.child.pid === pid,

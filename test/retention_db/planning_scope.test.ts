@@ -8,7 +8,7 @@ import { freshDatabase } from "../support/db.js";
 
 test("planning gives a task to exactly the in-scope repositories, whether the scope is literal projects or a wildcard", async () => {
   const db = await freshDatabase();
-  const q = async (sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows;
+  const { q } = db;
   const [{ id: registryId }] = await q("insert into ebb.registries (name, base_url) values ('local', 'http://127.0.0.1:1') returning id");
   const names = ["team/a", "team/b/deep", "teamx/c", "tea_m/d", "other/e", "team", "x_y/z", "x-y/z"];
   for (const n of names) await q("insert into ebb.repositories (registry_id, name) values ($1, $2)", [registryId, n]);

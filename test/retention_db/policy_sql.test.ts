@@ -15,7 +15,7 @@ import { insertPolicy, readStoredPolicy, toPolicy } from "../../src/retention/po
 import { freshDatabase } from "../support/db.js";
 
 const db = await freshDatabase();
-const q = async <T = any>(sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows as T[];
+const { q } = db;
 const registryId = (await q("insert into ebb.registries (name, base_url) values ('local', 'http://127.0.0.1:5000') returning id"))[0].id;
 const fixtures = fileURLToPath(new URL("../fixtures/retention/", import.meta.url));
 

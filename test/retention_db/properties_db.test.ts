@@ -29,7 +29,7 @@ import { DAY, NOW } from "../retention/support/catalog.js";
 import { catalogArbOver, PATTERNS, policyArbWith, referenceRetained, repoPath, ruleSelectsRepo } from "../retention/support/random_policies.js";
 
 const db = await freshDatabase();
-const q = async <T = any>(sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows as T[];
+const { q } = db;
 const ctx = { pool: db.pool, logger: createLogger("silent"), config: configSchema.parse({}) } as unknown as AppContext;
 const kind: ExecutionKind = retentionKind({ batchSize: 2 }); // small pages: planning pages through the registry
 

@@ -11,7 +11,7 @@ import { triggerExecution } from "../../src/executions/trigger.js";
 import { createLogger } from "../../src/log/logger.js";
 import { retentionKind } from "../../src/retention/retention_kind.js";
 import { startService, type RunningService } from "../../src/service/service.js";
-import { freshDatabase } from "../support/db.js";
+import { freshDatabase, type Query } from "../support/db.js";
 import { waitFor as waitForEvery } from "../support/wait_for.js";
 import { pullManifest, pushImage, pushIndex, pushManifest, pushReferrer, registryTags, type PushedImage } from "../support/oci_push.js";
 import { registrySkipReason, startRegistry, type TestRegistry } from "../support/registry.js";
@@ -20,7 +20,7 @@ import { startFaultProxy, type FaultProxy } from "../support/registry_fault_prox
 const waitFor = <T>(what: string, fn: () => Promise<T | undefined | null | false>) => waitForEvery(what, fn, 30_000, 50);
 const skip = registrySkipReason();
 const db = skip ? undefined : await freshDatabase();
-const q = async <T = any>(sql: string, params: unknown[] = []) => (await db!.pool.query(sql, params)).rows as T[];
+const q: Query = (sql, params) => db!.q(sql, params);
 let reg: TestRegistry;
 let proxy: FaultProxy;
 let service: RunningService;

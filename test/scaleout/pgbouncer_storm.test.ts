@@ -23,7 +23,7 @@ test(`${PROCESSES} ebb processes behind PgBouncer (transaction mode, pool ${PGBO
   await installTestKind(db.pool);
   const bouncer = await startPgBouncer({ serverUrl: SERVER_URL, poolMode: "transaction", poolSize: PGBOUNCER_POOL_SIZE });
   after(() => bouncer.stop());
-  const q = async (sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows;
+  const { q } = db;
   await q(`insert into public.test_kind_targets (target_id, tasks, sleep_ms)
            select i, $1, 50 from generate_series(1, $2) i`, [TASKS_PER_EXECUTION, SCHEDULES]);
 
@@ -34,7 +34,7 @@ test(`${PROCESSES} ebb processes behind PgBouncer (transaction mode, pool ${PGBO
     EBB_SCHEDULER_INTERVAL_MS: "500", EBB_HEARTBEAT_INTERVAL_MS: "1000", EBB_DEAD_WORKER_TIMEOUT_MS: "10000", EBB_LOG_LEVEL: "info",
   };
   const procs = Array.from({ length: PROCESSES }, () => spawnTestEbb(env));
-  await Promise.all(procs.map((p) => p.waitForLog((l) => l.msg === "ebb ready", 60_000)));
+  await Promise.all(procs.map((p) => p.waitForReady()));
 
   // Sampled on a direct connection to another database: every backend of the test database
   // except the test's own direct pool (application_name ebb:test) came through PgBouncer.

@@ -37,7 +37,7 @@ test("transaction pooling behind PgBouncer: the worker picks up new jobs by poll
   const db = await freshDatabase();
   await installTestKind(db.pool);
   const ebb = spawnTestEbb(workerEnv(pgb.url(db.name), { EBB_DATABASE_POOLING: "transaction", EBB_WORKER_POLL_INTERVAL_MS: "300" }));
-  await ebb.waitForLog((l) => l.msg === "ebb ready", 60_000);
+  await ebb.waitForReady();
   await sleep(1000); // idle: every worker has polled once and found nothing
   const statuses = await triggerAndCount(db, 5);
   await waitFor("5 executions to succeed", async () => (await statuses()).success === 5, 30_000, 100);
@@ -54,7 +54,7 @@ test("with a 10-minute poll interval, transaction pooling leaves a new job waiti
   await installTestKind(db.pool);
   const slow = { EBB_WORKER_POLL_INTERVAL_MS: "600000" };
   const pooled = spawnTestEbb(workerEnv(pgb.url(db.name), { EBB_DATABASE_POOLING: "transaction", ...slow }));
-  await pooled.waitForLog((l) => l.msg === "ebb ready", 60_000);
+  await pooled.waitForReady();
   await sleep(1500); // the start-up poll has found nothing; the next one is 10 minutes away
   const statuses = await triggerAndCount(db, 1);
   await sleep(5000);
@@ -64,7 +64,7 @@ test("with a 10-minute poll interval, transaction pooling leaves a new job waiti
 
   // the default (direct): LISTEN on a session of its own, on the direct URL
   const direct = spawnTestEbb(workerEnv(db.url, slow));
-  await direct.waitForLog((l) => l.msg === "ebb ready", 60_000);
+  await direct.waitForReady();
   await waitFor("the waiting execution to succeed after the start-up poll", async () => (await statuses()).success === 1, 30_000, 100);
   await sleep(1500);
   await db.pool.query("insert into public.test_kind_targets (target_id, tasks) values (2, 2)");

@@ -12,7 +12,7 @@ test("3 scheduler processes racing over 1,000 schedules: every 2-second slot fir
                        select 'test_sleep', i, '*/2 * * * * *', 'queue', 0 from generate_series(1, 1000) i`);
   const env = { DATABASE_URL: db.url, EBB_ROLES: "scheduler", EBB_POOL_SIZE: "3", EBB_SCHEDULER_INTERVAL_MS: "200", EBB_LOG_LEVEL: "info" };
   const procs = [1, 2, 3].map(() => spawnTestEbb(env));
-  await Promise.all(procs.map((p) => p.waitForLog((l) => l.msg === "ebb ready")));
+  await Promise.all(procs.map((p) => p.waitForReady()));
   let peak = 0;
   const t0 = Date.now();
   while (Date.now() - t0 < 9000) {

@@ -5,7 +5,7 @@ import { schedulerTick } from "../../src/scheduler/tick.js";
 import { freshDatabase } from "../support/db.js";
 
 const db = await freshDatabase();
-const q = async <T = any>(sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows as T[];
+const { q } = db;
 const tick = (now: string, graceMs = 60_000) => schedulerTick(db.pool, { now: new Date(now), graceMs, batchSize: 5000 });
 let target = 0;
 async function schedule(cols: Record<string, unknown>): Promise<number> {

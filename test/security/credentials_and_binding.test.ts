@@ -29,14 +29,14 @@ test("registry credentials never appear in logs (debug), the HTTP API, metrics, 
   const old = await pushImage(reg, "secure/app", { tag: "v1" });
   const newest = await pushImage(reg, "secure/app", { tag: "v2" });
   const db = await freshDatabase();
-  const q = async (sql: string, params: unknown[] = []) => (await db.pool.query(sql, params)).rows;
+  const { q } = db;
   const [good] = await q("insert into ebb.registries (name, base_url, auth_kind, credentials_ref) values ('good', $1, 'basic', 'env:EBB_TEST_REG_GOOD') returning id", [reg.url]);
   const [bad] = await q("insert into ebb.registries (name, base_url, auth_kind, credentials_ref) values ('bad', $1, 'basic', 'env:EBB_TEST_REG_BAD') returning id", [reg.url]);
   const ebb = spawnEbb(["start"], {
     DATABASE_URL: db.url, EBB_ROLES: "scheduler,worker,http", EBB_HTTP_PORT: "0", EBB_MIGRATE: "false", EBB_LOG_LEVEL: "debug",
     EBB_TEST_REG_GOOD: `${USER}:${SECRET}`, EBB_TEST_REG_BAD: `${USER}:${WRONG}`,
   });
-  const ready = await ebb.waitForLog((l) => l.msg === "ebb ready", 60_000);
+  const ready = await ebb.waitForReady();
   const http = String(ready.http);
   const ended = (id: number) => waitFor(`execution ${id}`, async () =>
     (await q("select * from ebb.executions where id = $1 and status not in ('pending', 'running')", [id]))[0], 60_000, 100);
@@ -98,7 +98,7 @@ test("the HTTP server listens on loopback only unless EBB_HTTP_HOST says otherwi
   const db = await freshDatabase();
   const start = async (env: Record<string, string>) => {
     const ebb = spawnEbb(["start"], { DATABASE_URL: db.url, EBB_ROLES: "http", EBB_HTTP_PORT: "0", EBB_MIGRATE: "false", ...env });
-    const ready = await ebb.waitForLog((l) => l.msg === "ebb ready", 60_000);
+    const ready = await ebb.waitForReady();
     return { ebb, url: new URL(String(ready.http)) };
   };
   const byDefault = await start({});

@@ -28,7 +28,7 @@ test("ebb migrates and runs as a non-superuser role that only owns its database"
   assert.equal(rows[0].rolsuper, false);
 
   const ebb = spawnEbb(["start", "--database-url", u.toString(), "--http-port", "0", "--no-migrate", "--pool-size", "3", "--worker-concurrency", "2"]);
-  const ready = await ebb.waitForLog((l) => l.msg === "ebb ready");
+  const ready = await ebb.waitForReady();
   assert.equal((await fetch(`${ready.http}/readyz`)).status, 200);
   ebb.child.kill("SIGTERM");
   assert.equal((await ebb.exited).code, 0, ebb.stderr());

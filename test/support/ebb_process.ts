@@ -4,6 +4,14 @@ import { fileURLToPath } from "node:url";
 
 export const EBB_BIN = fileURLToPath(new URL("../../bin/ebb.mjs", import.meta.url));
 
+/**
+ * How long a child may take to say "ebb ready" (or another awaited log line): generous on
+ * purpose, since loading ebb through tsx costs seconds of CPU and a machine busy with other
+ * suites can stretch that to a minute. It is a deadline, not a wait: the line is awaited as
+ * it comes, and a child that exits first fails the wait at once with its stderr.
+ */
+export const READY_DEADLINE_MS = 240_000;
+
 export interface EbbProcess {
   child: ChildProcess;
   /** Every JSON log line so far. */
@@ -11,6 +19,8 @@ export interface EbbProcess {
   stderr(): string;
   /** Resolves with the first log line matching, rejects on exit or timeout. */
   waitForLog(pred: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** The "ebb ready" line (roles, http URL, ...), once the process has started every role. */
+  waitForReady(timeoutMs?: number): Promise<Record<string, unknown>>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
@@ -69,16 +79,19 @@ export function spawnNode(argv: string[], env: NodeJS.ProcessEnv = {}): EbbProce
     logs,
     stderr: () => err,
     exited,
-    waitForLog(pred, timeoutMs = 30_000) {
-      const found = logs.find(pred);
-      if (found) return Promise.resolve(found);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no matching log line in ${timeoutMs} ms; stderr:\n${err.slice(-4000)}`)), timeoutMs);
-        waiters.push({ pred, resolve: (l) => { clearTimeout(timer); resolve(l); } });
-        void exited.then(({ code }) => { clearTimeout(timer); reject(new Error(`ebb exited (${code}) first; stderr:\n${err.slice(-4000)}`)); });
-      });
-    },
+    waitForLog,
+    waitForReady: (timeoutMs = READY_DEADLINE_MS) => waitForLog((l) => l.msg === "ebb ready", timeoutMs),
   };
+
+  function waitForLog(pred: (line: Record<string, unknown>) => boolean, timeoutMs = READY_DEADLINE_MS): Promise<Record<string, unknown>> {
+    const found = logs.find(pred);
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no matching log line in ${timeoutMs} ms; stderr:\n${err.slice(-4000)}`)), timeoutMs);
+      waiters.push({ pred, resolve: (l) => { clearTimeout(timer); resolve(l); } });
+      void exited.then(({ code }) => { clearTimeout(timer); reject(new Error(`ebb exited (${code}) first; stderr:\n${err.slice(-4000)}`)); });
+    });
+  }
 }
 
 /** Run `ebb <args>` to completion. */

@@ -18,3 +18,18 @@ export async function waitFor<T>(
     await sleep(everyMs);
   }
 }
+
+/** Poll `read` until `ok` accepts its value (returned), or fail after timeoutMs naming what was awaited. */
+export async function waitUntil<T>(
+  what: string,
+  read: () => Promise<T>,
+  ok: (v: T) => boolean,
+  timeoutMs = 20_000,
+  everyMs = 100,
+): Promise<T> {
+  const found = await waitFor(what, async () => {
+    const v = await read();
+    return ok(v) ? { v } : undefined;
+  }, timeoutMs, everyMs);
+  return found.v;
+}
