@@ -347,7 +347,7 @@ comment on column ebb.schedules.skipped_fires is 'slots not run (overlap = skip,
 comment on column ebb.schedules.last_skip_reason is 'why the last slot was not run';
 
 comment on table ebb.executions is
-  'one run of a kind for a target (scheduled, manual or event); pending -> running -> success | error | stopped';
+  'one run of a kind for a target (scheduled, manual or event); pending -> running -> success, error or stopped';
 comment on column ebb.executions.target_id is 'the policy id (retention) or registry id (sync)';
 comment on column ebb.executions.fire_time is 'the nominal cron slot (without spread) for scheduled runs; the request time otherwise';
 comment on column ebb.executions.trigger is 'schedule, manual or event';
