@@ -2,7 +2,7 @@
 // costs (schedules, execution rows, task rows, jobs, status, counts, history) without the
 // retention work: each execution plans TASKS_PER_EXECUTION tasks, each task "evaluates" its
 // repository in zero time and records counts. Registered in the bench database with one
-// INSERT into ebb.execution_kinds (a new kind is one row, migration 0003).
+// INSERT into ebb.execution_kinds (a new kind is one row).
 import type { ExecutionKind } from "../../src/executions/kind.js";
 
 export const NOOP_KIND = "bench_noop";

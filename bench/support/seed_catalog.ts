@@ -1,5 +1,5 @@
 // Seeds ebb's catalog with plain SQL (the seeding contract at the top of
-// migrations/0002_catalog.sql): one registry, N repositories, M artifacts per repository,
+// migrations/0001_schema.sql): one registry, N repositories, M artifacts per repository,
 // tags on most artifacts, cosign-style signature referrers, push/pull times spread over
 // ~83 days. Everything is generated server-side with generate_series; nothing crosses the wire.
 //

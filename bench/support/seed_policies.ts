@@ -1,4 +1,4 @@
-// Retention policies by plain SQL (the contract at the top of migrations/0004_retention.sql):
+// Retention policies by plain SQL (the contract in section 3 of migrations/0001_schema.sql):
 // `count` policies named bench-<k>, each with the bench policy's rules, protected tag and cap.
 // scope "project": policy k covers project proj<k> (2 repositories in the seeded catalog,
 // Harbor's one-policy-per-project model); scope "all": every repository of the registry.

@@ -100,8 +100,26 @@ export async function migrate(
   return result;
 }
 
+// Files of pre-release ebb, replaced by the baseline 0001_schema.sql + 0002_functions.sql. A
+// database that recorded them has that schema already; the baseline must not run over it.
+const PRE_RELEASE_MIGRATIONS = new Set([
+  "0001_foundation.sql", "0002_catalog.sql", "0003_scheduling.sql", "0004_retention.sql",
+  "0005_artifact_inspection.sql", "0006_trigger_execution.sql", "0007_execution_round_trips.sql",
+  "0008_quiet_task_jobs.sql", "0009_task_job_lanes.sql", "0010_plan_batches_set_based.sql",
+  "0011_repositories_by_project.sql", "0012_decisions_task_reference_unchecked.sql",
+  "0013_plan_tasks_through_batches.sql", "0014_cron_field_ranges.sql",
+  "0015_fresh_reads_and_stop_signal.sql", "0016_artifact_push_time.sql",
+  "0017_sync_repositories_and_schedules.sql",
+]);
+
 function checkLedger(rows: { name: string; checksum: string }[], files: MigrationFile[]): void {
   const byName = new Map(files.map((f) => [f.name, f]));
+  const preRelease = rows.map((r) => r.name).filter((n) => PRE_RELEASE_MIGRATIONS.has(n) && !byName.has(n)).sort();
+  if (preRelease.length > 0) {
+    throw new MigrationError(
+      `this database was migrated by a pre-release ebb (${preRelease[0]}${preRelease.length > 1 ? ` ... ${preRelease.at(-1)}` : ""}), whose migrations were folded into ${files[0]?.name ?? "the baseline"}: recreate it (a new database, or drop schema ebb and ebb_worker cascade) and run ebb migrate`,
+    );
+  }
   for (const row of rows) {
     const file = byName.get(row.name);
     if (!file) {

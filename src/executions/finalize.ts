@@ -3,8 +3,7 @@ import type pg from "pg";
 export type ExecutionStatus = "pending" | "running" | "success" | "error" | "stopped";
 
 /**
- * End an execution when it is planned and its last task has ended: ebb.finalize_execution
- * (migration 0007). Every task calls it in the transaction that ends the task (finish_task),
+ * End an execution when it is planned and its last task has ended: ebb.finalize_execution. Every task calls it in the transaction that ends the task (finish_task),
  * the planner when planning is done (plan_tasks/finish_planning), stop and the reconciler
  * here. Tasks never update the execution row while they run (Harbor's row-lock pile-up,
  * issues 16640/17114); finishers of one execution serialise on a transaction-level advisory

@@ -16,7 +16,7 @@ export interface JobsInsertPayload {
 
 /**
  * Wakes idle workers (of every process) after ebb.plan_tasks inserted task jobs without a
- * NOTIFY (migration 0008: a NOTIFY inside the writing transaction serialises every such
+ * NOTIFY (a NOTIFY inside the writing transaction serialises every such
  * commit through its WAL flush). One NOTIFY per `delayMs` at most per process, sent in a
  * transaction of its own that writes nothing, so it holds PostgreSQL's notify lock without a
  * flush. Best effort: a lost one costs an idle worker at most its poll interval.

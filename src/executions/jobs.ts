@@ -8,7 +8,7 @@ export const JOB = {
   plan: "ebb.execution.plan",
   /** payload {taskId}: run one task of an execution that has a group (in its group's named queue) */
   task: "ebb.execution.task",
-  /** payload {taskId}: run one task of an execution without a group (migration 0009) */
+  /** payload {taskId}: run one task of an execution without a group */
   ungroupedTask: "ebb.execution.task.ungrouped",
 } as const;
 
@@ -64,7 +64,7 @@ export interface PlanJobPayload {
 /**
  * Enqueue the plan jobs of executions (already inserted, same transaction) and remember
  * each job id on its execution (the reconciler uses it to find lost work). The payload
- * carries the execution (PlanJobPayload): ebb.plan_tasks starts it (migration 0009).
+ * carries the execution (PlanJobPayload): ebb.plan_tasks starts it.
  */
 export async function enqueuePlanJobs(client: Queryable, executions: Execution[]): Promise<void> {
   if (executions.length === 0) return;

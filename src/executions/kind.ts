@@ -87,7 +87,7 @@ export interface TaskControl {
  * task rows, jobs, concurrency, retries, stop, crash recovery, status and history.
  */
 export interface ExecutionKind {
-  /** must exist in ebb.execution_kinds (retention and sync are created by migration 0003) */
+  /** must exist in ebb.execution_kinds (retention and sync are seeded by the schema) */
   name: string;
   /**
    * The tasks of an execution, in batches (e.g. 500 repositories at a time). Each batch is

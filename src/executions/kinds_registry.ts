@@ -4,7 +4,7 @@ import type { ExecutionKind, KindMap } from "./kind.js";
 
 /**
  * The execution kinds of ebb, registered in one place. The retention and sync kinds are
- * added here (their names exist in ebb.execution_kinds since migration 0003).
+ * added here (their names exist in ebb.execution_kinds, seeded by the schema).
  */
 export function defaultKinds(): ExecutionKind[] {
   return [retentionKind(), syncKind()];

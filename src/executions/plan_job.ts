@@ -27,7 +27,7 @@ export const DEFAULT_TASK_MAX_ATTEMPTS = 5;
  * however many workers there are. Global concurrency is the workers' concurrency.
  */
 export function planJob(ctx: AppContext, kinds: KindMap, opts: PlanJobOptions): GraphileTask {
-  // task jobs are inserted without a NOTIFY (migration 0008); idle workers are woken here
+  // task jobs are inserted without a NOTIFY; idle workers are woken here
   const notifier = new JobNotifier(ctx.pool);
   const statistics = new JobTableStatistics(ctx.pool, (err) =>
     ctx.logger.warn({ err: (err as Error).message }, "could not analyze graphile-worker's job table after adding many jobs; autovacuum will"));
@@ -40,7 +40,7 @@ export function planJob(ctx: AppContext, kinds: KindMap, opts: PlanJobOptions): 
       return created;
     });
   // The execution: from the payload when the enqueuer put it there (the scheduler: the first
-  // ebb.plan_tasks call starts it, migration 0009), else read while starting it.
+  // ebb.plan_tasks call starts it), else read while starting it.
   const executionOf = async (executionId: number, e: PlanJobPayload["execution"]): Promise<Execution | null> => {
     if (e && typeof e.kind === "string") {
       return { id: executionId, kind: e.kind, targetId: e.targetId, scheduleId: e.scheduleId, fireTime: new Date(e.fireTime), trigger: e.trigger, dryRun: e.dryRun };

@@ -27,7 +27,7 @@ const START = `
    where id = any ($1::bigint[]) and status in ('pending', 'running')
   returning id, kind, target_id, schedule_id, fire_time, trigger, dry_run, status`;
 
-// Every batch of the call planned set-based by one function (migration 0010), which works
+// Every batch of the call planned set-based by one function (ebb.plan_task_batches), which works
 // through the executions in id order.
 // $2: synchronous_commit of this statement's transaction (bookkeeping_statement.ts).
 const PLAN_MANY = `
@@ -37,7 +37,7 @@ const PLAN_MANY = `
 
 /**
  * The two statements of a plan job - the execution's start and each batch of its tasks
- * (ebb.plan_task_batches, migration 0010; ebb.plan_tasks does one batch for operators) -
+ * (ebb.plan_task_batches; ebb.plan_tasks does one batch for operators) -
  * coalesced over the plan jobs running side by side in this process (CoalescedStatement), as
  * task claims and ends are (task_statements.ts).
  */

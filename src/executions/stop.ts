@@ -24,7 +24,7 @@ export async function requestStop(ctx: AppContext, executionId: number): Promise
   return "requested";
 }
 
-/** The channel ebb.executions_notify_stop (migration 0015) notifies, payload the execution id. */
+/** The channel ebb.executions_notify_stop notifies, payload the execution id. */
 export const STOP_CHANNEL = "ebb:stop";
 
 /**

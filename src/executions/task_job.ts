@@ -32,7 +32,7 @@ export function taskJob(ctx: AppContext, kinds: KindMap, opts: TaskJobOptions): 
     }
     const attempt = row.attempts;
     // the task's end in one statement: status, counts, details, its last log lines, and the
-    // execution's end when it was the last task (ebb.finish_task, migration 0007)
+    // execution's end when it was the last task (ebb.finish_task)
     const finish = (status: "success" | "error" | "stopped", error: string | null, counts: TaskCounts, details: Record<string, unknown>, lines: LogLine[] = []) =>
       statements.finish({
         taskId: row.id, executionId: row.execution_id, attempt, status, error, ...counts,

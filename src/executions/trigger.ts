@@ -10,7 +10,7 @@ export interface TriggerRequest {
 
 /**
  * Start an execution now, outside any schedule. The work is ebb.trigger_execution() (the
- * same function users call from SQL, migration 0006): the execution row and its plan job in
+ * same function users call from SQL): the execution row and its plan job in
  * one transaction. Returns the execution id. An unknown kind is refused by the database
  * (foreign key to ebb.execution_kinds).
  */

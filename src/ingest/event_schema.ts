@@ -10,7 +10,7 @@
  *
  * Only the fields ebb reads are checked; unknown fields are allowed (newer registries add
  * some). Names and digests are checked with the same grammar as the catalog's check
- * constraints (migrations/0002_catalog.sql), so a write can never fail on them.
+ * constraints (ebb.repositories, ebb.tags), so a write can never fail on them.
  */
 import { z } from "zod";
 

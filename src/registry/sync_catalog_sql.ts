@@ -1,5 +1,5 @@
 /**
- * The catalog statements of sync (tables in migrations/0002_catalog.sql). Each function
+ * The catalog statements of sync (tables in migrations/0001_schema.sql). Each function
  * takes the pool and holds a connection only for its own short statements/transaction:
  * never across HTTP.
  */

@@ -2,7 +2,7 @@
  * Read one repository from the registry over HTTP into a snapshot for sync: every tag's
  * digest, the manifests to inspect (with index children, subject and config `created`) -
  * those ebb does not know yet and those it knows only from a push event (inspected_at null,
- * migrations/0005_artifact_inspection.sql) - and which known digests the registry confirms
+ * ebb.artifacts.inspected_at) - and which known digests the registry confirms
  * gone (404 by digest).
  * No database connection is used here: the caller reads what it knows first, then calls this.
  */

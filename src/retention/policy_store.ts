@@ -1,4 +1,4 @@
-// Policies as rows (migrations/0004_retention.sql) <-> ebb's policy model (policy_schema.ts).
+// Policies as rows (ebb.policies, ebb.policy_rules) <-> ebb's policy model (policy_schema.ts).
 //
 // Reading: the policy row and its rules (position order) become ebb's policy JSON and go
 // through parsePolicy - the very validation a policy file gets - so a row that PostgreSQL

@@ -40,7 +40,7 @@ async function* repositoryPages(
   for (;;) {
     // keyset pages in name order: repositories (registry_id, name) unique; a policy scoped to
     // literal projects reads only their repositories ("team/%", found by
-    // repositories_project_idx, migration 0011; one project: read in index order, no sort),
+    // repositories_project_idx; one project: read in index order, no sort),
     // not the whole registry
     const { rows } = await pool.query<{ id: number; name: string }>(
       projects

@@ -19,7 +19,7 @@ export interface LaneTaskLists {
 /**
  * Every graphile-worker task ebb runs, by identifier and lane. Executions of every kind run
  * through the generic tasks of src/executions: a task with a group (a registry) is the job
- * JOB.task in a named queue (migration 0009), one without is JOB.ungroupedTask - the same
+ * JOB.task in a named queue, one without is JOB.ungroupedTask - the same
  * handler. Every handler takes one of the process's job slots while it runs.
  */
 export function buildTaskLists(ctx: AppContext, kinds: KindMap, slots: JobSlots): LaneTaskLists {

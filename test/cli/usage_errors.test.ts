@@ -53,6 +53,6 @@ test("a database that is not migrated: exit 1 and the advice to run ebb migrate"
   const db = await freshDatabase(t, { migrate: false });
   const r = await runCli(["executions", "list"], { DATABASE_URL: db.url });
   assert.equal(r.code, 1, r.stderr);
-  assert.match(r.stderr, /the database is not migrated \(pending: 0001_foundation\.sql.*\): run ebb migrate first/);
+  assert.match(r.stderr, /the database is not migrated \(pending: 0001_schema\.sql.*\): run ebb migrate first/);
   assert.doesNotMatch(r.stderr, /\n\s+at /, "a message, not a stack trace");
 });

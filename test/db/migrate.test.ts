@@ -82,3 +82,33 @@ test("the migration files apply with plain psql in order (the documented route)"
   const again = await migrate(db.pool);
   assert.deepEqual(again.applied, []);
 });
+
+test("a database migrated by a pre-release ebb is refused by ebb migrate and ebb start, nothing of the baseline applied", async () => {
+  const db = await freshDatabase(undefined, { migrate: false });
+  // the ledger and a table as a pre-release ebb left them (its files 0001_foundation ... 0017_...)
+  const old = ["0001_foundation.sql", "0002_catalog.sql", "0016_artifact_push_time.sql", "0017_sync_repositories_and_schedules.sql"];
+  await db.pool.query(`
+    create schema ebb;
+    create table ebb.schema_migrations (name text primary key, checksum text not null, applied_at timestamptz not null default now());
+    create table ebb.registries (id bigint generated always as identity primary key, name text not null unique)`);
+  for (const name of old) await db.pool.query("insert into ebb.schema_migrations (name, checksum) values ($1, 'x')", [name]);
+  const message = /this database was migrated by a pre-release ebb \(0001_foundation\.sql \.\.\. 0017_sync_repositories_and_schedules\.sql\).*recreate it/;
+
+  await assert.rejects(migrate(db.pool), (err: unknown) => {
+    assert.ok(err instanceof MigrationError);
+    assert.match(err.message, message);
+    return true;
+  });
+  const viaMigrate = await runEbb(["migrate", "--database-url", db.url]);
+  assert.equal(viaMigrate.code, 1, viaMigrate.stderr);
+  assert.match(viaMigrate.stderr, message);
+  const viaStart = await runEbb(["start", "--database-url", db.url, "--http-port", "0"]);
+  assert.notEqual(viaStart.code, 0, viaStart.stderr);
+  assert.match(viaStart.stderr + viaStart.stdout, message);
+  assert.match((await migrationStatus(db.pool)).problem ?? "", message);
+
+  const { rows } = await db.pool.query<{ names: string[]; policies: string | null; worker: string | null }>(`
+    select array_agg(name order by name) as names, to_regclass('ebb.policies')::text as policies,
+           to_regnamespace('ebb_worker')::text as worker from ebb.schema_migrations`);
+  assert.deepEqual(rows[0], { names: old, policies: null, worker: null }, "ledger untouched, no baseline object created");
+});

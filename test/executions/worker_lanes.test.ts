@@ -8,7 +8,7 @@ import { freshDatabase } from "../support/db.js";
 import { installTestKind, testSleepKind } from "../support/test_kinds.js";
 import { waitFor } from "../support/wait_for.js";
 
-// The worker runs jobs in two lanes (src/worker/runner.ts, migration 0009): plan jobs and
+// The worker runs jobs in two lanes (src/worker/runner.ts, ebb.plan_task_batches): plan jobs and
 // tasks without a group are fetched in batches (localQueue) and completed in batches; tasks
 // with a group stay in their group's named queue, fetched one at a time.
 

@@ -15,7 +15,7 @@ const T0 = Date.parse("2025-03-01T00:00:00Z");
 test("a flood of 100,000 pull events: bounded buffer, one ingest connection at most, nothing acknowledged lost", async (t) => {
   const db = await freshDatabase(t);
   const registryId = await seedRegistry(db.pool);
-  // Seeding contract of migrations/0002_catalog.sql: 20,000 artifacts, each tagged t<i>.
+  // Seeding contract of migrations/0001_schema.sql: 20,000 artifacts, each tagged t<i>.
   const repo = await db.pool.query<{ id: number }>("insert into ebb.repositories (registry_id, name) values ($1, 'team/app') returning id", [registryId]);
   const repoId = repo.rows[0]!.id;
   await db.pool.query(

@@ -1,7 +1,7 @@
 /**
  * Artifacts first learned from push events (no subject, no config `created`, no artifactType,
  * no index platforms in a push notification) are read in full by the next sync and marked
- * inspected; until then artifacts.inspected_at is null (migrations/0005_artifact_inspection.sql).
+ * inspected; until then artifacts.inspected_at is null (migrations/0001_schema.sql).
  * Real docker-registry, real ingest (the registry's own notifications, or the ingest's write
  * path with envelopes), real PostgreSQL.
  */
@@ -13,10 +13,6 @@ import { writeCatalogChanges } from "../../src/ingest/catalog_write_sql.js";
 import { parseEnvelope } from "../../src/ingest/event_schema.js";
 import { RegistryClient } from "../../src/registry/client.js";
 import { syncRepository, type SyncDeps } from "../../src/registry/sync.js";
-import { cp, mkdtemp, readdir, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { migrate, MIGRATIONS_DIR } from "../../src/db/migrate.js";
 import { freshDatabase } from "../support/db.js";
 import { waitUntil } from "../support/wait_for.js";
 import { pushImage, pushIndex, pushManifest, pushReferrer, type PushedManifest } from "../support/oci_push.js";
@@ -248,14 +244,8 @@ test("an uninspected artifact the registry no longer has is removed; its untagge
   assert.deepEqual(refs.filter((r) => r.kind === "index_child").map((r) => r.platform).sort(), ["linux/amd64", "linux/arm64/v8"]);
 });
 
-test("migration 0005: rows read by sync or seeded count as inspected, pushed ones do not; later seeds are inspected", async (t) => {
-  const db = await freshDatabase(t, { migrate: false });
-  const early = await mkdtemp(path.join(tmpdir(), "ebb-0005-"));
-  t.after(() => rm(early, { recursive: true, force: true }));
-  for (const name of (await readdir(MIGRATIONS_DIR)).filter((n) => n < "0005")) {
-    await cp(path.join(MIGRATIONS_DIR, name), path.join(early, name));
-  }
-  await migrate(db.pool, { dir: early });
+test("a seeded artifact counts as inspected unless it says when; rows from sync or push events are not", async (t) => {
+  const db = await freshDatabase(t);
   const registryId = await seedRegistry(db.pool, "local");
   const repo = await db.pool.query<{ id: number }>("insert into ebb.repositories (registry_id, name) values ($1, $2) returning id", [registryId, REPO]);
   const repositoryId = repo.rows[0]!.id;
@@ -263,26 +253,15 @@ test("migration 0005: rows read by sync or seeded count as inspected, pushed one
     `insert into ebb.artifacts (repository_id, digest, media_type, size, pushed_at_source)
      values ($1, $2, 'application/vnd.oci.image.manifest.v1+json', 1, $3)`, [repositoryId, digest, source]);
   const d = (c: string) => `sha256:${c.repeat(64)}`;
-  await insert(d("1"), "sync");
-  await insert(d("2"), "seed");
-  await insert(d("3"), "event");
-
-  await migrate(db.pool);
   const inspected = async () => Object.fromEntries((await db.pool.query<{ digest: string; inspected: boolean }>(
     "select digest, inspected_at is not null as inspected from ebb.artifacts order by digest")).rows.map((r) => [r.digest, r.inspected]));
-  assert.deepEqual(await inspected(), { [d("1")]: true, [d("2")]: true, [d("3")]: false });
-
-  // after the migration: a seeded row is inspected by contract, any other insert is not
-  // unless it says so
   await insert(d("4"), "seed");
   await insert(d("5"), "sync");
   await insert(d("6"), "event");
   await db.pool.query(
     `insert into ebb.artifacts (repository_id, digest, media_type, size, pushed_at_source, inspected_at)
      values ($1, $2, 'application/vnd.oci.image.manifest.v1+json', 1, 'seed', '2020-01-01Z')`, [repositoryId, d("7")]);
-  assert.deepEqual(await inspected(), {
-    [d("1")]: true, [d("2")]: true, [d("3")]: false, [d("4")]: true, [d("5")]: false, [d("6")]: false, [d("7")]: true,
-  });
+  assert.deepEqual(await inspected(), { [d("4")]: true, [d("5")]: false, [d("6")]: false, [d("7")]: true });
   const explicit = await db.pool.query<{ inspected_at: Date }>("select inspected_at from ebb.artifacts where digest = $1", [d("7")]);
   assert.equal(explicit.rows[0]!.inspected_at.toISOString(), "2020-01-01T00:00:00.000Z", "an explicit value is kept");
 });

@@ -1,5 +1,5 @@
 // Random policies and catalogs through the DATABASE path the worker uses: the catalog is seeded
-// by plain SQL (migrations/0002_catalog.sql seeding contract), the policy is written as rows
+// by plain SQL (the seeding contract in migrations/0001_schema.sql), the policy is written as rows
 // (insertPolicy: PostgreSQL validates it), and a dry-run retention execution is planned and
 // run by the retention kind itself (planTasks -> one task per repository -> runTask: one
 // set-based candidate read, the evaluator, the batched decision insert). Then, from the

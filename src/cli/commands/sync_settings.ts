@@ -34,7 +34,7 @@ interface ScheduleRow {
   invalid_reason: string | null;
 }
 
-// ebb.sync_schedules (migrations/0017_sync_repositories_and_schedules.sql)
+// ebb.sync_schedules (a view over ebb.schedules of kind sync)
 const SCHEDULE_COLUMNS = "registry, schedule_id, cron, timezone, enabled, spread_seconds, misfire, overlap, next_due_at, last_fired_at, invalid_reason";
 
 function scheduleRecord(row: ScheduleRow): string {
