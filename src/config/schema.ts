@@ -202,7 +202,7 @@ export const SETTINGS: Record<keyof ConfigInput, { env: string; flag: string; do
   httpHost: { env: "EBB_HTTP_HOST", flag: "--http-host <host>", doc: "HTTP bind address (default 127.0.0.1, loopback only)" },
   httpPort: { env: "EBB_HTTP_PORT", flag: "--http-port <port>", doc: "HTTP port, 0 = any free port (default 8080)" },
   api: { env: "EBB_API", flag: "--no-api", doc: "serve the JSON API under /api/ (default true)" },
-  apiToken: { env: "EBB_API_TOKEN", flag: "--api-token <token>", doc: "bearer token /api/* requires (16 characters at least); unset = /api/* open, allowed on a loopback EBB_HTTP_HOST only: ebb refuses to start otherwise", secret: true },
+  apiToken: { env: "EBB_API_TOKEN", flag: "--api-token <token>", doc: "bearer token /api/* requires (16 characters at least); unset = /api/* refuses every request (401), and ebb refuses to start on a non-loopback EBB_HTTP_HOST unless the API is off", secret: true },
   apiTokenFile: { env: "EBB_API_TOKEN_FILE", flag: "--api-token-file <file>", doc: "file holding the API token (instead of EBB_API_TOKEN)" },
   metricsToken: { env: "EBB_METRICS_TOKEN", flag: "--metrics-token <token>", doc: "bearer token /metrics requires (16 characters at least); unset = /metrics open", secret: true },
   metricsTokenFile: { env: "EBB_METRICS_TOKEN_FILE", flag: "--metrics-token-file <file>", doc: "file holding the metrics token (instead of EBB_METRICS_TOKEN)" },

@@ -28,23 +28,26 @@ export async function startHttp(ctx: AppContext, registrars: RouteRegistrar[] = 
 }
 
 /**
- * /api/* needs EBB_API_TOKEN and /metrics EBB_METRICS_TOKEN when they are set (bearer
- * tokens, compared in constant time); /healthz, /readyz and /events (its own token) are not
+ * /api/* needs EBB_API_TOKEN (without one it refuses every request: the API is closed until
+ * a token is configured) and /metrics EBB_METRICS_TOKEN when that is set (bearer tokens,
+ * compared in constant time); /healthz, /readyz and /events (its own token) are not
  * affected. Decided on the matched route, so no spelling of a path slips past; a refusal is
  * 401 before any handler runs.
  */
 function requireTokens(app: FastifyInstance, ctx: AppContext): void {
   const { apiToken, metricsToken } = ctx.config;
-  if (apiToken === undefined && ctx.config.api) ctx.logger.info({ httpHost: ctx.config.httpHost }, "EBB_API_TOKEN is not set: /api/* answers every client that reaches the HTTP address");
+  if (apiToken === undefined && ctx.config.api) ctx.logger.warn("EBB_API_TOKEN is not set: /api/* refuses every request (401) until a token is configured");
   app.addHook("onRequest", async (req, reply) => {
     const route = req.routeOptions.url ?? "";
-    const [token, name, realm] = route === "/api" || route.startsWith("/api/")
+    const isApi = route === "/api" || route.startsWith("/api/");
+    const [token, name, realm] = isApi
       ? [apiToken, "EBB_API_TOKEN", "ebb-api"]
       : route === "/metrics" ? [metricsToken, "EBB_METRICS_TOKEN", "ebb-metrics"] : [undefined, "", ""];
-    if (token === undefined || bearerTokenMatches(req.headers.authorization, token)) return;
-    return reply
-      .code(401)
-      .header("www-authenticate", `Bearer realm="${realm}"`)
-      .send({ error: `authorization: missing or wrong bearer token (${name})` });
+    if (token === undefined && !isApi) return;
+    if (token !== undefined && bearerTokenMatches(req.headers.authorization, token)) return;
+    const error = token === undefined
+      ? "authorization: the JSON API is closed: ebb has no EBB_API_TOKEN (set it or EBB_API_TOKEN_FILE, then send it as a bearer token)"
+      : `authorization: missing or wrong bearer token (${name})`;
+    return reply.code(401).header("www-authenticate", `Bearer realm="${realm}"`).send({ error });
   });
 }

@@ -73,7 +73,7 @@ test("without EBB_METRICS_TOKEN /metrics is open; with EBB_API=false (--no-api) 
   assert.equal((await ebb.exited).code, 0);
 });
 
-test("ebb start refuses to serve the API without a token on a non-loopback address (exit 2, naming the settings); loopback needs none", { timeout: 600_000 }, async (t) => {
+test("ebb start refuses to serve the API without a token on a non-loopback address (exit 2, naming the settings); loopback starts without one, with /api/* closed", { timeout: 600_000 }, async (t) => {
   // the refusals come before ebb touches anything: run in this process (main()), and once as a real process
   const real = await runEbb(["start"], { ...base, EBB_HTTP_HOST: "0.0.0.0" });
   assert.equal(real.code, 2, real.stderr);
@@ -100,9 +100,12 @@ test("ebb start refuses to serve the API without a token on a non-loopback addre
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /EBB_API_TOKEN_FILE \(--api-token-file\): cannot read \/nonexistent\/ebb-token: ENOENT/);
   for (const r of [short, both, missing]) assert.ok(!r.stderr.includes(API_TOKEN));
-  // loopback without a token: the quick start
+  // loopback without a token: the quick start runs, and the API stays closed until a token is set
   const { ebb, get } = await startEbb(t, { EBB_HTTP_HOST: "127.0.0.1" });
-  assert.equal((await get("/api/executions")).status, 200);
+  const closed = await get("/api/executions", "any-token-0123456789");
+  assert.equal(closed.status, 401);
+  assert.match(await closed.text(), /the JSON API is closed: ebb has no EBB_API_TOKEN/);
+  assert.equal((await get("/healthz")).status, 200);
   ebb.child.kill("SIGTERM");
   assert.equal((await ebb.exited).code, 0);
 });

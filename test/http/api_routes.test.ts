@@ -13,10 +13,12 @@ import type { AppContext } from "../../src/service/context.js";
 import { freshDatabase } from "../support/db.js";
 import { SECRET_REF, seedHistory } from "../cli/support/history_seed.js";
 
+const API_TOKEN = "api-routes-test-token-0123";
+
 test("GET /api/executions, /api/executions/:id and /decisions return what SQL says", async (t) => {
   const db = await freshDatabase(t);
   const seeded = await seedHistory(db.pool);
-  const config = loadConfig({ DATABASE_URL: db.url, EBB_HTTP_PORT: "0" });
+  const config = loadConfig({ DATABASE_URL: db.url, EBB_HTTP_PORT: "0", EBB_API_TOKEN: API_TOKEN });
   const workerUtils = await makeWorkerUtils({ pgPool: db.pool, schema: WORKER_SCHEMA });
   const ctx: AppContext = { config, pool: db.pool, db: createKysely(db.pool), workerUtils, logger: createLogger("silent") };
   const http = await startHttp(ctx, [registerApiRoutes]);
@@ -26,7 +28,7 @@ test("GET /api/executions, /api/executions/:id and /decisions return what SQL sa
   });
   const bodies: string[] = [];
   const get = async (path: string) => {
-    const res = await fetch(`${http.url}${path}`);
+    const res = await fetch(`${http.url}${path}`, { headers: { authorization: `Bearer ${API_TOKEN}` } });
     const text = await res.text();
     bodies.push(text);
     return { status: res.status, body: JSON.parse(text) as any };

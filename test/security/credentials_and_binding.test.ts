@@ -14,6 +14,7 @@ import { waitFor } from "../support/wait_for.js";
 const USER = "ebb-robot";
 const SECRET = "s3cr3t-Pa55word-never-logged";
 const WRONG = "wr0ng-Pa55word-never-logged-either";
+const API_TOKEN = "credentials-test-api-token-0123";
 
 function assertNoSecret(text: string, where: string): void {
   for (const s of [SECRET, WRONG]) {
@@ -33,7 +34,7 @@ test("registry credentials never appear in logs (debug), the HTTP API, metrics, 
   const [good] = await q("insert into ebb.registries (name, base_url, auth_kind, credentials_ref) values ('good', $1, 'basic', 'env:EBB_TEST_REG_GOOD') returning id", [reg.url]);
   const [bad] = await q("insert into ebb.registries (name, base_url, auth_kind, credentials_ref) values ('bad', $1, 'basic', 'env:EBB_TEST_REG_BAD') returning id", [reg.url]);
   const ebb = spawnEbb(["start"], {
-    DATABASE_URL: db.url, EBB_ROLES: "scheduler,worker,http", EBB_HTTP_PORT: "0", EBB_MIGRATE: "false", EBB_LOG_LEVEL: "debug",
+    DATABASE_URL: db.url, EBB_ROLES: "scheduler,worker,http", EBB_HTTP_PORT: "0", EBB_MIGRATE: "false", EBB_LOG_LEVEL: "debug", EBB_API_TOKEN: API_TOKEN,
     EBB_TEST_REG_GOOD: `${USER}:${SECRET}`, EBB_TEST_REG_BAD: `${USER}:${WRONG}`,
   });
   const ready = await ebb.waitForReady();
@@ -59,7 +60,8 @@ test("registry credentials never appear in logs (debug), the HTTP API, metrics, 
 
   // everything a user or an operator can read
   for (const path of ["/healthz", "/readyz", "/metrics", "/api/executions", ...[okSync, refusedSync, deletion].flatMap((id) => [`/api/executions/${id}`, `/api/executions/${id}/decisions`])]) {
-    const res = await fetch(`${http}${path}`);
+    const res = await fetch(`${http}${path}`, { headers: { authorization: `Bearer ${API_TOKEN}` } });
+    assert.equal(res.status, 200, `GET ${path}`);
     assertNoSecret(await res.text(), `GET ${path}`);
   }
   for (const table of ["registries", "executions", "tasks", "decisions", "repositories", "artifacts", "tags"]) {
