@@ -41,7 +41,7 @@ test("crons that can never run are refused at policy create and import (exit 2, 
   }
   const tz = await runCli(["policy", "create", "--file", policyFile, "--registry", "local", "--cron", "0 3 * * *", "--timezone", "Mars/Olympus"], env);
   assert.equal(tz.code, 2);
-  assert.match(tz.stderr, /--cron: timezone "Mars\/Olympus" is not an IANA time zone/);
+  assert.match(tz.stderr, /--timezone: timezone "Mars\/Olympus" is not an IANA time zone/);
   // Harbor's cron comes from the file: the message points into it
   await writeFile(join(dir, "harbor.json"), harbor("0 0 0 31 2 *"));
   const imp = await runCli(["policy", "import", "--file", join(dir, "harbor.json"), "--registry", "local"], env);

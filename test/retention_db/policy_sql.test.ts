@@ -147,6 +147,6 @@ test("ebb policy create|import|list|show|enable|disable|delete over the database
     (err: Error) => err instanceof UsageError && /--registry nope: no such registry/.test(err.message));
   writeFileSync(bad, JSON.stringify({ name: "tz", rules: [] }));
   await assert.rejects(ebbPolicy(["create", "--file", bad, "--registry", "local", "--cron", "0 0 * * *", "--timezone", "Mars/Olympus"]),
-    (err: Error) => err instanceof UsageError && /policies\.timezone: Mars\/Olympus is not an IANA time zone/.test(err.message));
+    (err: Error) => err instanceof UsageError && /--timezone: timezone "Mars\/Olympus" is not an IANA time zone/.test(err.message));
   assert.equal((await q("select count(*)::int as n from ebb.policies where name = 'tz'"))[0].n, 0, "nothing half-written");
 });

@@ -69,7 +69,8 @@ function checkSchedule(cron: string | null, timezone: string | undefined, source
   try {
     CronExpression.parse(cron, timezone ?? "UTC");
   } catch (err) {
-    throw new UsageError(`${source}: ${(err as Error).message}`);
+    const message = (err as Error).message;
+    throw new UsageError(`${message.startsWith("timezone ") ? "--timezone" : source}: ${message}`);
   }
 }
 
