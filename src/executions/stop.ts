@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { withListenClient } from "../db/listen_client.js";
 import type { AppContext } from "../service/context.js";
 import { finalizeIfDone } from "./finalize.js";
 
@@ -75,8 +76,6 @@ export function stopSignalsOf(pool: object): StopSignals {
   return s;
 }
 
-type ConnectCallback = (err: Error | undefined, client?: pg.PoolClient, release?: (err?: unknown) => void) => void;
-
 /**
  * The pool, except that a client taken with the callback form of connect - graphile-worker's
  * one LISTEN client per worker lane pool (src/worker/listenless_pool.ts) - also listens on
@@ -87,8 +86,7 @@ type ConnectCallback = (err: Error | undefined, client?: pg.PoolClient, release?
 export function withStopListen(pool: pg.Pool): pg.Pool {
   const signals = stopSignalsOf(pool);
   let generation = 0;
-  function connect(callback?: ConnectCallback): unknown {
-    if (typeof callback !== "function") return pool.connect();
+  return withListenClient(pool, (callback) => {
     pool.connect((err: Error | undefined, client?: pg.PoolClient, release?: (err?: unknown) => void) => {
       if (err || !client || !release) return callback(err, client, release);
       const mine = ++generation;
@@ -118,13 +116,5 @@ export function withStopListen(pool: pg.Pool): pg.Pool {
         callback(listenErr); // graphile-worker tries again with backoff
       });
     });
-    return undefined;
-  }
-  return new Proxy(pool, {
-    get(target, prop) {
-      if (prop === "connect") return connect;
-      const value: unknown = Reflect.get(target, prop, target);
-      return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
   });
 }

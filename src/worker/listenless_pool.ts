@@ -2,6 +2,7 @@ import { EventEmitter } from "node:events";
 import type pg from "pg";
 import { JOBS_INSERT_CHANNEL, type JobsInsertPayload } from "../executions/job_notifier.js";
 import { withStopListen } from "../executions/stop.js";
+import { withListenClient } from "../db/listen_client.js";
 
 /**
  * The pool graphile-worker gets when DATABASE_URL is PgBouncer in transaction mode.
@@ -23,7 +24,6 @@ export function withoutListen(pool: pg.Pool): pg.Pool {
   return withListenClient(pool, (callback) => queueMicrotask(() => callback(undefined, listenStandIn(), () => {})));
 }
 
-type ConnectCallback = (err: Error | undefined, client?: unknown, release?: (err?: unknown) => void) => void;
 
 /**
  * Two graphile-worker runners on one pool with ONE LISTEN connection (the worker's two lanes,
@@ -68,22 +68,6 @@ function forOneByOneLane(msg: pg.Notification): pg.Notification | null {
     return null;
   }
   return grouped > 0 ? { ...msg, payload: JSON.stringify({ count: grouped }) } : null;
-}
-
-/** The pool, except that graphile-worker's LISTEN client (callback-form connect) comes from `listen`. */
-function withListenClient(pool: pg.Pool, listen: (callback: ConnectCallback) => void): pg.Pool {
-  function connect(callback?: ConnectCallback): unknown {
-    if (typeof callback !== "function") return pool.connect();
-    listen(callback);
-    return undefined;
-  }
-  return new Proxy(pool, {
-    get(target, prop) {
-      if (prop === "connect") return connect;
-      const value: unknown = Reflect.get(target, prop, target);
-      return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
 }
 
 const LISTEN_ONLY = /^\s*(UN)?LISTEN\s+"[^"]+"\s*(;\s*(UN)?LISTEN\s+"[^"]+"\s*)*;?\s*$/i;
