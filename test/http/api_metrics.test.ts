@@ -19,7 +19,8 @@ function parseMetrics(text: string): Map<string, number> {
   const out = new Map<string, number>();
   for (const line of text.split("\n")) {
     if (line === "" || line.startsWith("#")) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (-?[0-9.e+-]+|NaN|[+-]Inf)$/.exec(line);
+    // prom-client writes a NaN gauge as "Nan" (Node 24's event-loop histogram before its first sample); Prometheus parses NaN in any case
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (-?[0-9.e+-]+|[Nn][Aa][Nn]|[+-]Inf)$/.exec(line);
     assert.ok(m, `not a Prometheus sample line: ${line}`);
     out.set(m[1]!, Number(m[2]));
   }
